@@ -1,0 +1,122 @@
+"""Tiny real tuning runs on the shared local Ray, read back from their results folders."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import TINY, compose_config
+from tuner.main import tune_from_config
+from tuner.train import retrain
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
+
+GRID_SPACE = ["~space", "+space={lr: {type: grid, values: [0.003, 0.01]}, batch_size: {type: choice, values: [64, 128]}}"]
+SEARCHES = {
+    "asha": ["num_samples=3"],
+    "hyperband": ["num_samples=3"],
+    "fifo": [],
+    "random": [],
+    "optuna": ["num_samples=3"],
+    "grid": GRID_SPACE,
+}
+RESULT_FILES = ("config.yaml", "trials.csv", "history.csv", "best_config.yaml", "summary.json")
+
+
+def tune(tmp_path: Path, *overrides: str) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    summary = tune_from_config(compose_config(*TINY, *overrides), tmp_path / "run")
+    folder = Path(summary["results_dir"])
+    return summary, pd.read_csv(folder / "trials.csv"), pd.read_csv(folder / "history.csv")
+
+
+def check_histories(trials: pd.DataFrame, history: pd.DataFrame) -> None:
+    """Each trial's history is epochs 1..n, once each, n being the epochs it ran."""
+    for row in trials.itertuples():
+        epochs = history.loc[history.trial_id == row.trial_id, "epoch"].tolist()
+        assert epochs == list(range(1, row.epochs + 1)), (row.trial_id, epochs)
+
+
+@pytest.mark.parametrize("search", SEARCHES)
+def test_each_search_runs_and_writes_the_results_folder(search, tmp_path):
+    summary, trials, history = tune(tmp_path, f"search={search}", *SEARCHES[search])
+    folder = Path(summary["results_dir"])
+    assert folder == tmp_path / "run" and all((folder / f).is_file() for f in RESULT_FILES)
+    expected = 4 if search == "grid" else compose_config(*TINY, *SEARCHES[search]).num_samples
+    assert len(trials) == summary["num_trials"] == expected
+    assert sum(summary["status_counts"].values()) == expected
+    assert set(trials.status) <= {"completed", "early_stopped"}
+    assert trials.epochs.between(1, 2).all() and (trials.error.isna()).all()
+    check_histories(trials, history)
+    assert set(history.columns) >= {"train_loss", "train_acc", "val_loss", "val_acc", "val_f1", "epoch_time"}
+    best = trials.loc[trials.best_val_acc.idxmax()]
+    assert summary["best_trial"]["trial_id"] == best.trial_id
+    assert summary["best_trial"]["val_acc"] == pytest.approx(best.best_val_acc)
+    assert best.best_val_acc > 0.4, "six classes: chance is 0.17"
+    assert Path(best.checkpoint).is_dir()
+    if search == "grid":
+        assert set(zip(trials.lr, trials.batch_size)) == {(a, b) for a in (0.003, 0.01) for b in (64, 128)}
+
+
+def test_cnn_bilstm_trains(tmp_path):
+    summary, trials, _ = tune(tmp_path, "model=cnn_bilstm", "search=fifo", "num_samples=1")
+    assert trials.status.tolist() == ["completed"] and summary["best_trial"]["val_acc"] > 0.3
+
+
+def test_a_space_can_choose_the_model_with_conditional_parameters(tmp_path):
+    space = (
+        "+space={model: {name: {type: choice, values: [cnn_tcn, cnn_bilstm]},"
+        " num_layers: {type: randint, low: 1, high: 2, when: {model.name: cnn_bilstm}},"
+        " levels: {type: randint, low: 1, high: 3, when: {model.name: cnn_tcn}}}}"
+    )
+    _, trials, _ = tune(tmp_path, "search=optuna", "num_samples=6", "max_epochs=1", "~space", space)
+    assert set(trials["model.name"]) == {"cnn_tcn", "cnn_bilstm"}
+    is_lstm = trials["model.name"] == "cnn_bilstm"
+    assert trials.loc[is_lstm, "model.num_layers"].notna().all()
+    assert trials.loc[is_lstm, "model.levels"].isna().all()
+    assert trials.loc[~is_lstm, "model.num_layers"].isna().all()
+    assert (trials.status == "completed").all()
+
+
+def test_a_users_own_trainable_plugs_in_and_its_errors_are_recorded(tmp_path):
+    summary, trials, _ = tune(
+        tmp_path,
+        "trainable=tests.user_trainables.quadratic",
+        "data._target_=tests.user_trainables.no_data",
+        "~data.num_train", "~data.num_val", "~data.window", "~data.seed",
+        "metric=score", "search=random", "num_samples=8", "trial.max_failures=0",
+        "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}",
+        "+train.x=0.5", "+train.fail_above=0.6",
+    )
+    failed = trials.x > 0.6
+    assert failed.any() and (~failed).any(), "seeded sampling puts x on both sides of 0.6"
+    assert (trials.loc[failed, "status"] == "errored").all()
+    assert trials.loc[failed, "error"].str.contains(r"ValueError: x=0\.\d+ is out of range").all()
+    assert (trials.loc[~failed, "status"] == "completed").all()
+    assert summary["status_counts"]["errored"] == failed.sum()
+    assert summary["best_trial"]["params"]["x"] == pytest.approx(trials.loc[~failed].x.iloc[(trials.loc[~failed].x - 0.3).abs().argmin()])
+
+
+def test_a_crashed_trial_continues_from_its_checkpoint(tmp_path):
+    marker = tmp_path / "crashed"
+    _, trials, history = tune(
+        tmp_path, "trainable=tests.crashing_trainable.har_crashing_once", "search=fifo",
+        "num_samples=1", "max_epochs=4", f"+train.crash_marker={marker}",
+    )
+    assert marker.exists(), "the trial really crashed once"
+    assert trials.status.tolist() == ["completed"] and trials.epochs.tolist() == [4]
+    check_histories(trials, history)
+
+
+def test_best_config_retrains_the_best_trial_alone(tmp_path):
+    summary, _, _ = tune(tmp_path, "num_samples=3")
+    best_file = Path(summary["results_dir"]) / "best_config.yaml"
+    best = yaml.safe_load(best_file.read_text())
+    assert best["space"]["lr"] == pytest.approx(summary["best_trial"]["params"]["lr"])
+    retrained = retrain(best_file, [f"storage={tmp_path / 'retrain'}", "max_epochs=1"])
+    assert retrained["num_trials"] == 1 and retrained["status_counts"] == {"completed": 1}
+    trial_dir = Path(retrained["best_trial"]["checkpoint"]).parent
+    params = json.loads((trial_dir / "params.json").read_text())
+    assert params["lr"] == pytest.approx(summary["best_trial"]["params"]["lr"])
+    assert params["model.channels"] == summary["best_trial"]["params"]["model.channels"]

@@ -1,0 +1,111 @@
+"""Validation before Ray starts: every user mistake is one line naming the key, exit code 2."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, compose_config
+from tuner import ConfigError
+from tuner.main import check_group_options
+from tuner.search import make_scheduler, make_searcher
+from tuner.spec import build_spec
+
+GRID_ENTRY = "+space.model.kernel_size={type: grid, values: [3, 5]}"
+
+# (overrides, the key the error must name, a phrase of its message)
+BAD_CONFIGS = [
+    (["space.lr.type=logarithmic"], "space.lr.type", "unknown distribution"),
+    (["space.lr.low=0.1", "space.lr.high=0.01"], "space.lr", "must be below high"),
+    (["space.lr.low=0"], "space.lr.low", "log bounds must be > 0"),
+    (["space.batch_size.values=[]"], "space.batch_size.values", "non-empty list"),
+    (["search=optuna", GRID_ENTRY], "space.model.kernel_size", "cannot take a grid"),
+    (["search=grid"], "space.lr", "cannot take a loguniform"),
+    (["+space.lrr={type: uniform, low: 0, high: 1}"], "space.lrr", "not a key of the trial config"),
+    (["+space.model.depth={type: choice, values: [1], when: {model.nme: x}}"], "space.model.depth.when", "not a parameter"),
+    (["trainable=my_pkg.my_module.train"], "trainable", "cannot import 'my_pkg.my_module'"),
+    (["trainable=trainables.har.fit"], "trainable", "has no function 'fit'"),
+    (["trainable=train"], "trainable", "not a dotted import path"),
+    (["metric=val_accuracy"], "metric", "never reported"),
+    (["mode=best"], "mode", "must be min or max"),
+    (["num_samples=0"], "num_samples", "positive integer"),
+    (["max_epochs=2.5"], "max_epochs", "positive integer"),
+    (["trial.cpus=0"], "trial.cpus", "positive number"),
+    (["trial.gpus=-1"], "trial.gpus", ">= 0"),
+    (["search.searcher=bayes"], "search.searcher", "unknown searcher"),
+    (["search.scheduler.type=pbt"], "search.scheduler.type", "unknown scheduler"),
+    (["data._target_=trainables.data.nope"], "data._target_", "has no function 'nope'"),
+]
+
+
+@pytest.mark.parametrize("overrides, key, phrase", BAD_CONFIGS, ids=[c[1] + ":" + c[2] for c in BAD_CONFIGS])
+def test_bad_config_is_one_line_naming_the_key(overrides, key, phrase, tmp_path):
+    with pytest.raises(ConfigError) as err:
+        build_spec(compose_config(*overrides), tmp_path / "run")
+    assert err.value.key == key
+    assert phrase in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "run").exists()
+
+
+# Search settings Ray would only reject with an assertion: checked when the scheduler is built.
+BAD_SEARCHES = [
+    (["search.scheduler.grace_period=20"], "search.scheduler.grace_period", "from 1 to max_epochs"),
+    (["search.scheduler.reduction_factor=1"], "search.scheduler.reduction_factor", "must be > 1"),
+    (["+search.scheduler.patience=3"], "search.scheduler.patience", "not an option of asha"),
+    (["search.max_concurrent=0"], "search.max_concurrent", "positive integer"),
+]
+
+
+@pytest.mark.parametrize("overrides, key, phrase", BAD_SEARCHES, ids=[c[1] for c in BAD_SEARCHES])
+def test_bad_search_settings_name_the_key(overrides, key, phrase, tmp_path):
+    spec = build_spec(compose_config(*overrides), tmp_path / "run")
+    with pytest.raises(ConfigError) as err:
+        make_scheduler(spec)
+        make_searcher(spec)
+    assert err.value.key == key and phrase in str(err.value)
+
+
+def test_unknown_group_option_names_the_group_and_its_options():
+    with pytest.raises(ConfigError) as err:
+        check_group_options(["search=bayesian"])
+    assert err.value.key == "search" and "asha, fifo, grid, hyperband, optuna, random" in str(err.value)
+    with pytest.raises(ConfigError):
+        check_group_options(["--multirun", "model=cnn_tcn,transformer"])
+    check_group_options(["model=cnn_tcn,cnn_bilstm", "space.lr.high=0.01"])
+
+
+@pytest.mark.parametrize(
+    "args, key",
+    [
+        (["search=bayesian"], "search"),
+        (["space.lr.low=0"], "space.lr.low"),
+        (["trainable=my_pkg.my_module.train"], "trainable"),
+    ],
+)
+def test_command_line_prints_one_error_line_and_exits_2(args, key, tmp_path):
+    storage = tmp_path / "outputs"
+    done = subprocess.run(
+        [sys.executable, "-m", "tuner", *args, f"storage={storage}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {key}:"), done.stderr
+    assert not storage.exists(), "nothing is written before the config is valid"
+
+
+def test_retrain_of_a_missing_file_is_one_error_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "tuner.train", str(tmp_path / "best_config.yaml")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2 and done.stderr.strip().startswith("error: config: no file at")
+
+
+def test_a_valid_config_becomes_a_spec_with_the_trial_config_the_trainable_gets(tmp_path):
+    spec = build_spec(compose_config("space.lr.high=0.01", "trial.cpus=2"), Path(tmp_path))
+    assert spec.param_space["lr"].upper == 0.01
+    assert spec.base_config["model"]["name"] == "cnn_tcn"
+    assert spec.base_config["threads"] == 2 and spec.base_config["max_epochs"] == 10
+    assert {"lr", "batch_size", "model.channels"} <= set(spec.param_space)

@@ -1,0 +1,19 @@
+"""Trainables a user might write, reached by import path like any other (no HAR code)."""
+
+from ray import tune
+
+METRICS = ("score",)
+
+
+def quadratic(config: dict, data: None) -> None:
+    """Score peaks at x = 0.3; fails on purpose when x is above config['fail_above']."""
+    for epoch in range(1, config["max_epochs"] + 1):
+        if config["x"] > config.get("fail_above", float("inf")):
+            raise ValueError(f"x={config['x']:.3f} is out of range")
+        tune.report({"score": -((config["x"] - 0.3) ** 2) + 0.01 * epoch, "epoch": epoch})
+
+
+def no_data() -> None:
+    """A data function for trainables that need none."""
+    return None
+

@@ -1,0 +1,174 @@
+"""Write the results folder of a tuning run and the leaderboard printed at its end.
+
+The folder holds ``config.yaml`` (the resolved config), ``trials.csv`` (one row per trial),
+``history.csv`` (every reported epoch of every trial), ``best_config.yaml`` (retrain it with
+``python -m tuner.train``) and ``summary.json``, beside Ray Tune's own trial folders.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import OmegaConf
+from ray import tune
+from ray.tune.result import AUTO_RESULT_KEYS
+
+from tuner import space as space_lib
+from tuner.spec import RunSpec
+
+COMPLETED, STOPPED, ERRORED = "completed", "early_stopped", "errored"
+_RAY_KEYS = set(AUTO_RESULT_KEYS) | {"done", "should_checkpoint", "experiment_tag", "trial_id"}
+
+
+def write_results(
+    spec: RunSpec, trials: pd.DataFrame, history: pd.DataFrame, wall_time_s: float
+) -> dict[str, Any]:
+    """Write every results file and return the summary."""
+    folder = spec.results_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(OmegaConf.create(spec.config), folder / "config.yaml")
+    trials.to_csv(folder / "trials.csv", index=False)
+    history.to_csv(folder / "history.csv", index=False)
+    best = best_trial(spec, trials)
+    if best is not None:
+        OmegaConf.save(OmegaConf.create(best_config(spec, best)), folder / "best_config.yaml")
+    summary = {
+        "name": spec.name,
+        "metric": spec.metric,
+        "mode": spec.mode,
+        "num_trials": len(trials),
+        "status_counts": trials["status"].value_counts().to_dict() if len(trials) else {},
+        "best_trial": _best_summary(spec, best),
+        "wall_time_s": round(wall_time_s, 2),
+        "results_dir": str(folder),
+    }
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return summary
+
+
+def collect_trials(spec: RunSpec, grid: tune.ResultGrid) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per trial (params, best/last metrics, epochs, status, error, time) and the
+    long per-epoch history of all trials."""
+    rows, histories = [], []
+    best_column = f"best_{spec.metric}"
+    for result in grid:
+        frame = result.metrics_dataframe
+        frame = frame if frame is not None else pd.DataFrame()
+        metrics = [c for c in frame.columns if c not in _RAY_KEYS and not c.startswith("config/")]
+        trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
+        params = space_lib.active(spec.params, result.config or {})
+        history = frame[metrics].copy()
+        history.insert(0, "trial_id", trial_id)
+        histories.append(history)
+        epochs = len(frame)
+        row = {"trial_id": trial_id, "status": _status(result, epochs, spec.max_epochs)}
+        row |= {name: params.get(name) for name in _param_columns(spec)}
+        row[best_column] = _best(frame, spec.metric, spec.mode)
+        row |= {f"last_{m}": frame[m].iloc[-1] if epochs else None for m in metrics}
+        row["epochs"] = epochs
+        row["time_s"] = round(float(frame["time_total_s"].iloc[-1]), 2) if epochs else 0.0
+        row["error"] = _error_line(result.error)
+        row["checkpoint"] = _best_checkpoint(result, spec)
+        rows.append(row)
+    trials = pd.DataFrame(rows)
+    history = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()
+    return trials, history
+
+
+def _param_columns(spec: RunSpec) -> list[str]:
+    return [p.name for p in spec.params if p.type != space_lib.CONSTANT]
+
+
+def _status(result: tune.Result, epochs: int, max_epochs: int) -> str:
+    if result.error is not None:
+        return ERRORED
+    return COMPLETED if epochs >= max_epochs else STOPPED
+
+
+def _best(frame: pd.DataFrame, metric: str, mode: str) -> float | None:
+    if metric not in frame or frame[metric].dropna().empty:
+        return None
+    return float(frame[metric].max() if mode == "max" else frame[metric].min())
+
+
+def _error_line(error: BaseException | None) -> str:
+    """The last line of a trial's error: the exception message, not Ray's wrapping."""
+    if error is None:
+        return ""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def _best_checkpoint(result: tune.Result, spec: RunSpec) -> str:
+    try:
+        checkpoint = result.get_best_checkpoint(spec.metric, spec.mode)
+    except (RuntimeError, ValueError):
+        checkpoint = None
+    return checkpoint.path if checkpoint else ""
+
+
+def best_trial(spec: RunSpec, trials: pd.DataFrame) -> dict[str, Any] | None:
+    """The row of the trial with the best value of the metric, errored trials included."""
+    column = f"best_{spec.metric}"
+    if trials.empty or trials[column].dropna().empty:
+        return None
+    index = trials[column].idxmax() if spec.mode == "max" else trials[column].idxmin()
+    return trials.loc[index].to_dict()
+
+
+def best_config(spec: RunSpec, best: dict[str, Any]) -> dict[str, Any]:
+    """The resolved config with the best trial's parameters as a constant space: one trial."""
+    config = dict(spec.config)
+    values = {name: _plain(best[name]) for name in _param_columns(spec) if not _missing(best[name])}
+    constants = {p.name: p.args["value"] for p in spec.params if p.type == space_lib.CONSTANT}
+    config["space"] = constants | values
+    config["num_samples"] = 1
+    config["name"] = f"{spec.name}-best"
+    config["search"] = {"name": "fifo", "searcher": "basic", "scheduler": {"type": "fifo"}}
+    return config
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as plain Python numbers, so the YAML reads as numbers."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _best_summary(spec: RunSpec, best: dict[str, Any] | None) -> dict[str, Any] | None:
+    if best is None:
+        return None
+    return {
+        "trial_id": best["trial_id"],
+        spec.metric: best[f"best_{spec.metric}"],
+        "params": {n: _plain(best[n]) for n in _param_columns(spec) if not _missing(best[n])},
+        "epochs": int(best["epochs"]),
+        "checkpoint": best["checkpoint"],
+    }
+
+
+def leaderboard(spec: RunSpec, trials: pd.DataFrame, top: int = 10) -> str:
+    """The best trials as a text table: params, best metric, epochs run, status."""
+    if trials.empty:
+        return "no trials ran"
+    column = f"best_{spec.metric}"
+    shown = trials.sort_values(column, ascending=spec.mode == "min", na_position="last").head(top)
+    columns = ["trial_id", *_param_columns(spec), column, "epochs", "status"]
+    table = shown[columns].copy()
+    for name in _param_columns(spec):
+        table[name] = table[name].map(_short)
+    return table.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def _short(value: Any) -> str:
+    if _missing(value):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)

@@ -1,0 +1,301 @@
+"""Compile the YAML ``space:`` into Ray Tune domains or an Optuna define-by-run function.
+
+A space maps parameter names to distributions. Names are dotted paths into the trial config
+(``lr``, ``model.channels``); nested YAML mappings give the same names::
+
+    space:
+      lr: {type: loguniform, low: 1.0e-4, high: 1.0e-2}
+      model:
+        name: {type: choice, values: [cnn_tcn, cnn_bilstm]}
+        num_layers: {type: randint, low: 1, high: 3, when: {model.name: cnn_bilstm}}
+      lr_schedule: cosine            # a constant
+
+``when`` makes a parameter conditional: it exists only in trials where the named parameters
+have one of the given values. ``randint`` and ``qrandint`` include ``high``, as Optuna and W&B do.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from ray import tune
+
+from tuner.errors import ConfigError
+
+DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "uniform": ("low", "high"),
+    "loguniform": ("low", "high"),
+    "quniform": ("low", "high", "q"),
+    "randint": ("low", "high"),
+    "qrandint": ("low", "high", "q"),
+    "normal": ("mean", "sd"),
+    "choice": ("values",),
+    "grid": ("values",),
+}
+CONSTANT = "constant"
+SEARCHERS = ("basic", "random", "grid", "optuna")
+_CONTINUOUS = ("uniform", "loguniform", "quniform", "randint", "qrandint", "normal")
+_INTEGER = ("randint", "qrandint")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One entry of the space: a distribution (or a constant) at a dotted name."""
+
+    name: str
+    type: str
+    args: dict[str, Any]
+    when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def is_active(self, sampled: Mapping[str, Any]) -> bool:
+        """Whether this parameter exists for a trial whose other parameters are ``sampled``."""
+        return all(sampled.get(name) in allowed for name, allowed in self.when.items())
+
+
+def parse_space(space: Mapping[str, Any], key: str = "space") -> list[Param]:
+    """Validate a space mapping and return its parameters, conditions after what they name."""
+    params = list(_walk(space, prefix="", key=key))
+    names = [p.name for p in params]
+    for param in params:
+        for ref in param.when:
+            if ref not in names:
+                raise ConfigError(
+                    f"{key}.{param.name}.when",
+                    f"refers to '{ref}', which is not a parameter of the space",
+                    f"name one of: {', '.join(n for n in names if n != param.name)}",
+                )
+            if ref == param.name:
+                raise ConfigError(f"{key}.{param.name}.when", "refers to itself", "remove it")
+    return _order_conditions(params, key)
+
+
+def _walk(node: Mapping[str, Any], prefix: str, key: str):
+    for child, value in node.items():
+        name = f"{prefix}{child}"
+        if isinstance(value, Mapping) and "type" in value:
+            yield _parse_distribution(name, value, f"{key}.{name}")
+        elif isinstance(value, Mapping):
+            yield from _walk(value, prefix=f"{name}.", key=key)
+        else:
+            yield Param(name, CONSTANT, {"value": value})
+
+
+def _parse_distribution(name: str, node: Mapping[str, Any], key: str) -> Param:
+    kind = node["type"]
+    if kind not in DISTRIBUTIONS:
+        raise ConfigError(
+            f"{key}.type",
+            f"unknown distribution '{kind}'",
+            f"use one of: {', '.join(DISTRIBUTIONS)}",
+        )
+    required = DISTRIBUTIONS[kind]
+    allowed = {"type", "when", *required}
+    for extra in node:
+        if extra not in allowed:
+            raise ConfigError(
+                f"{key}.{extra}",
+                f"unknown key for a {kind} distribution",
+                f"use only: {', '.join(sorted(allowed))}",
+            )
+    for needed in required:
+        if needed not in node or node[needed] is None:
+            raise ConfigError(key, f"a {kind} distribution needs '{needed}'", f"add {key}.{needed}")
+    args = {k: _plain(node[k]) for k in required}
+    _check_args(kind, args, key)
+    return Param(name, kind, args, _parse_when(node.get("when"), f"{key}.when"))
+
+
+def _plain(value: Any) -> Any:
+    """OmegaConf containers become plain lists so Ray and Optuna can take them."""
+    if hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig":
+        return [_plain(v) for v in value]
+    return value
+
+
+def _check_args(kind: str, args: dict[str, Any], key: str) -> None:
+    if kind in ("choice", "grid"):
+        values = args["values"]
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{key}.values", "needs a non-empty list", f"give {key}.values=[a,b]")
+        return
+    for arg, value in args.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}.{arg}", f"must be a number, got {value!r}", "give a number")
+    if kind == "normal":
+        if args["sd"] <= 0:
+            raise ConfigError(f"{key}.sd", f"must be > 0, got {args['sd']}", "give a positive sd")
+        return
+    low, high = args["low"], args["high"]
+    if low >= high:
+        raise ConfigError(
+            key, f"low ({low}) must be below high ({high})", f"set {key}.low < {key}.high"
+        )
+    if kind == "loguniform" and low <= 0:
+        raise ConfigError(
+            f"{key}.low", f"log bounds must be > 0, got {low}", "use a positive low or type uniform"
+        )
+    if kind in _INTEGER and not (float(low).is_integer() and float(high).is_integer()):
+        raise ConfigError(key, f"{kind} bounds must be integers", "use whole numbers or uniform")
+    if "q" in args and args["q"] <= 0:
+        raise ConfigError(f"{key}.q", f"must be > 0, got {args['q']}", "give a positive step")
+
+
+def _parse_when(when: Any, key: str) -> dict[str, tuple[Any, ...]]:
+    if when is None:
+        return {}
+    if not isinstance(when, Mapping) or not when:
+        raise ConfigError(key, "must map parameter names to values", "e.g. when: {model.name: x}")
+    parsed = {}
+    for name, allowed in when.items():
+        allowed = _plain(allowed)
+        parsed[name] = tuple(allowed) if isinstance(allowed, list) else (allowed,)
+    return parsed
+
+
+def _order_conditions(params: list[Param], key: str) -> list[Param]:
+    """Put each conditional parameter after the parameters its condition names."""
+    ordered: list[Param] = []
+    pending = list(params)
+    while pending:
+        ready = [p for p in pending if all(r in {o.name for o in ordered} for r in p.when)]
+        if not ready:
+            raise ConfigError(
+                f"{key}.{pending[0].name}.when", "conditions form a cycle", "break the cycle"
+            )
+        ordered.extend(ready)
+        pending = [p for p in pending if p not in ready]
+    return ordered
+
+
+def to_ray(params: list[Param], searcher: str) -> dict[str, Any]:
+    """Ray Tune's flat param_space for the random, basic (Ray's default) or grid searcher.
+
+    ``basic`` expands grid entries (each point run num_samples times) and samples the rest;
+    ``random`` samples grid entries like choices; ``grid`` runs the cartesian product of every
+    choice and grid entry and cannot take a continuous distribution.
+    """
+    return {p.name: _ray_domain(p, searcher) for p in params}
+
+
+def _ray_domain(param: Param, searcher: str) -> Any:
+    kind, args = param.type, param.args
+    if kind == CONSTANT:
+        return args["value"]
+    if searcher == "grid":
+        if kind in _CONTINUOUS:
+            raise ConfigError(
+                f"space.{param.name}",
+                f"search=grid cannot take a {kind} distribution",
+                "give it type grid or choice with values, or use search=random",
+            )
+        return tune.grid_search(args["values"])
+    if kind == "grid":
+        return tune.grid_search(args["values"]) if searcher == "basic" else tune.choice(args["values"])
+    if kind == "choice":
+        return tune.choice(args["values"])
+    if kind == "uniform":
+        return tune.uniform(args["low"], args["high"])
+    if kind == "loguniform":
+        return tune.loguniform(args["low"], args["high"])
+    if kind == "quniform":
+        return tune.quniform(args["low"], args["high"], args["q"])
+    if kind == "randint":
+        return tune.randint(int(args["low"]), int(args["high"]) + 1)
+    if kind == "qrandint":
+        return tune.qrandint(int(args["low"]), int(args["high"]), int(args["q"]))
+    return tune.randn(args["mean"], args["sd"])
+
+
+class OptunaSpace:
+    """Optuna define-by-run function: suggests each active parameter in condition order.
+
+    Optuna has no normal distribution, so a normal parameter is suggested as its quantile
+    (uniform in (0, 1)) and mapped through the inverse normal CDF: TPE models the quantile,
+    which orders values exactly as the normal does.
+    """
+
+    def __init__(self, params: list[Param]) -> None:
+        for param in params:
+            _check_optuna(param)
+        self.params = params
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        sampled: dict[str, Any] = {}
+        for param in self.params:
+            if param.is_active(sampled):
+                sampled[param.name] = _suggest(trial, param)
+        return sampled
+
+
+def to_optuna(params: list[Param]) -> OptunaSpace:
+    """The define-by-run space that Ray Tune's OptunaSearch takes."""
+    return OptunaSpace(params)
+
+
+def _check_optuna(param: Param) -> None:
+    if param.type == "grid":
+        raise ConfigError(
+            f"space.{param.name}",
+            "search=optuna cannot take a grid entry",
+            "give it type choice, or use search=grid or search=fifo",
+        )
+    if param.type == "choice":
+        for value in param.args["values"]:
+            if value is not None and not isinstance(value, (bool, int, float, str)):
+                raise ConfigError(
+                    f"space.{param.name}.values",
+                    f"search=optuna takes only scalar choices, got {value!r}",
+                    "use scalar values or another search",
+                )
+
+
+def _suggest(trial: Any, param: Param) -> Any:
+    kind, args, name = param.type, param.args, param.name
+    if kind == CONSTANT:
+        return args["value"]
+    if kind == "choice":
+        return trial.suggest_categorical(name, args["values"])
+    if kind == "uniform":
+        return trial.suggest_float(name, args["low"], args["high"])
+    if kind == "loguniform":
+        return trial.suggest_float(name, args["low"], args["high"], log=True)
+    if kind == "quniform":
+        return trial.suggest_float(name, args["low"], args["high"], step=args["q"])
+    if kind == "randint":
+        return trial.suggest_int(name, int(args["low"]), int(args["high"]))
+    if kind == "qrandint":
+        return trial.suggest_int(name, int(args["low"]), int(args["high"]), step=int(args["q"]))
+    quantile = trial.suggest_float(name, 1e-6, 1 - 1e-6)
+    return statistics.NormalDist(args["mean"], args["sd"]).inv_cdf(quantile)
+
+
+def active(params: list[Param], sampled: Mapping[str, Any]) -> dict[str, Any]:
+    """The sampled values of the parameters whose conditions hold, in space order."""
+    kept: dict[str, Any] = {}
+    for param in params:
+        if param.name in sampled and param.is_active(kept):
+            kept[param.name] = sampled[param.name]
+    return kept
+
+
+def apply(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``base`` with each dotted name in ``values`` set to its value."""
+    config = copy.deepcopy(dict(base))
+    for name, value in values.items():
+        node = config
+        *parents, leaf = name.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return config
+
+
+def grid_size(params: list[Param]) -> int:
+    """How many points the cartesian product of the grid and choice entries has."""
+    return math.prod(len(p.args["values"]) for p in params if p.type in ("grid", "choice"))

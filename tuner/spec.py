@@ -1,0 +1,189 @@
+"""Validate a composed config into a RunSpec: everything Ray Tune needs, checked before it starts.
+
+Each trial's config is the ``train:`` section plus ``model``, ``max_epochs``, ``seed`` and
+``threads``; the names in ``space:`` address it (``lr``, ``model.channels``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from tuner import space as space_lib
+from tuner.errors import ConfigError
+
+SCHEDULERS = ("fifo", "asha", "hyperband")
+
+
+@dataclass
+class RunSpec:
+    """A validated tuning run: what to train, on what space, with which search and resources."""
+
+    name: str
+    results_dir: Path
+    trainable: Callable[..., None]
+    data: dict[str, Any]
+    base_config: dict[str, Any]
+    params: list[space_lib.Param]
+    param_space: dict[str, Any]
+    optuna_space: space_lib.OptunaSpace | None
+    searcher: str
+    scheduler: dict[str, Any]
+    max_concurrent: int | None
+    metric: str
+    mode: str
+    num_samples: int
+    max_epochs: int
+    seed: int
+    cpus: float
+    gpus: float
+    max_failures: int
+    cluster: dict[str, Any]
+    config: dict[str, Any]
+
+
+def build_spec(cfg: DictConfig, results_dir: Path) -> RunSpec:
+    """Check every user-facing key of ``cfg`` and compile the space for the chosen searcher."""
+    config = _resolve(cfg)
+    _check_positive(config, "num_samples", integer=True)
+    _check_positive(config, "max_epochs", integer=True)
+    if config["mode"] not in ("min", "max"):
+        raise ConfigError("mode", f"must be min or max, got {config['mode']!r}", "set mode=max or mode=min")
+    trial = config["trial"]
+    _check_positive(trial, "cpus", key="trial.cpus")
+    if trial["gpus"] < 0:
+        raise ConfigError("trial.gpus", f"must be >= 0, got {trial['gpus']}", "set trial.gpus=0 or a fraction like 0.25")
+
+    trainable, module = import_trainable(config["trainable"])
+    reported = getattr(module, "METRICS", None)
+    if reported is not None and config["metric"] not in reported:
+        raise ConfigError(
+            "metric",
+            f"'{config['metric']}' is never reported by {config['trainable']}",
+            f"use one of: {', '.join(reported)}",
+        )
+    _check_target(config["data"], "data._target_")
+
+    search = config["search"]
+    searcher = search["searcher"]
+    if searcher not in space_lib.SEARCHERS:
+        raise ConfigError("search.searcher", f"unknown searcher '{searcher}'", f"use one of: {', '.join(space_lib.SEARCHERS)}")
+    scheduler = dict(search["scheduler"])
+    if scheduler.get("type") not in SCHEDULERS:
+        raise ConfigError("search.scheduler.type", f"unknown scheduler {scheduler.get('type')!r}", f"use one of: {', '.join(SCHEDULERS)}")
+
+    base_config = trial_base_config(config)
+    params = space_lib.parse_space(config["space"] or {})
+    _check_names(params, base_config)
+    optuna_space = space_lib.to_optuna(params) if searcher == "optuna" else None
+    param_space = {} if optuna_space else space_lib.to_ray(params, searcher)
+
+    return RunSpec(
+        name=config["name"],
+        results_dir=results_dir,
+        trainable=trainable,
+        data=config["data"],
+        base_config=base_config,
+        params=params,
+        param_space=param_space,
+        optuna_space=optuna_space,
+        searcher=searcher,
+        scheduler=scheduler,
+        max_concurrent=search.get("max_concurrent"),
+        metric=config["metric"],
+        mode=config["mode"],
+        num_samples=1 if searcher == "grid" else config["num_samples"],
+        max_epochs=config["max_epochs"],
+        seed=config["seed"],
+        cpus=trial["cpus"],
+        gpus=trial["gpus"],
+        max_failures=trial["max_failures"],
+        cluster=config["cluster"],
+        config=config,
+    )
+
+
+def trial_base_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The config every trial starts from, before its sampled parameters are applied."""
+    return {
+        **config["train"],
+        "model": dict(config["model"]),
+        "max_epochs": config["max_epochs"],
+        "seed": config["seed"],
+        "threads": max(1, math.floor(config["trial"]["cpus"])),
+    }
+
+
+def import_trainable(path: str) -> tuple[Callable[..., None], Any]:
+    """The trainable function at a dotted import path, and the module that holds it."""
+    module_name, _, attr = str(path).rpartition(".")
+    fix = "set trainable=<package>.<module>.<function>, e.g. trainables.har.train"
+    if not module_name:
+        raise ConfigError("trainable", f"'{path}' is not a dotted import path", fix)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError("trainable", f"cannot import '{module_name}' ({err})", fix) from None
+    function = getattr(module, attr, None)
+    if not callable(function):
+        raise ConfigError("trainable", f"'{module_name}' has no function '{attr}'", fix)
+    return function, module
+
+
+def _check_target(node: dict[str, Any], key: str) -> None:
+    target = node.get("_target_") if isinstance(node, dict) else None
+    if not target:
+        raise ConfigError(key, "is missing", "name the function that builds the data")
+    module_name, _, attr = target.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(key, f"cannot import '{module_name}' ({err})", "fix the import path") from None
+    if not callable(getattr(module, attr, None)):
+        raise ConfigError(key, f"'{module_name}' has no function '{attr}'", "fix the import path")
+
+
+def _check_names(params: list[space_lib.Param], base_config: dict[str, Any]) -> None:
+    """Every space name must reach a key the trainable gets; conditionals may add new keys."""
+    known = sorted(_dotted_keys(base_config))
+    for param in params:
+        parent = param.name.rpartition(".")[0]
+        reachable = param.name in known or (param.when and (not parent or parent in known))
+        if not reachable:
+            raise ConfigError(
+                f"space.{param.name}",
+                "is not a key of the trial config",
+                f"use one of: {', '.join(known)}",
+            )
+
+
+def _dotted_keys(node: dict[str, Any], prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in node.items():
+        keys.add(f"{prefix}{key}")
+        if isinstance(value, dict):
+            keys |= _dotted_keys(value, f"{prefix}{key}.")
+    return keys
+
+
+def _check_positive(node: dict[str, Any], name: str, integer: bool = False, key: str | None = None) -> None:
+    value = node.get(name)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    if ok and integer:
+        ok = float(value).is_integer()
+    if not ok:
+        kind = "a positive integer" if integer else "a positive number"
+        raise ConfigError(key or name, f"must be {kind}, got {value!r}", f"set {key or name} to {kind}")
+
+
+def _resolve(cfg: DictConfig) -> dict[str, Any]:
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        raise ConfigError("config", str(err).splitlines()[0], "fix the interpolation") from None

@@ -1,0 +1,39 @@
+"""`python -m tuner.train <results>/best_config.yaml [key=value ...]`: retrain one config alone.
+
+``best_config.yaml`` is a complete config whose space holds the best trial's values as
+constants, so retraining is the same pipeline with one trial and no early stopping; overrides
+such as ``max_epochs=30`` or ``trial.gpus=1`` apply on top. It leaves its own results folder.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from omegaconf import OmegaConf
+
+from tuner.errors import ConfigError
+from tuner.main import exit_with, tune_from_config
+
+
+def retrain(config_path: Path, overrides: Sequence[str] = ()) -> dict:
+    """Run the config at ``config_path`` as a single trial and return the run's summary."""
+    if not config_path.is_file():
+        raise ConfigError("config", f"no file at {config_path}", "give the path of a best_config.yaml")
+    cfg = OmegaConf.merge(OmegaConf.load(config_path), OmegaConf.from_dotlist(list(overrides)))
+    return tune_from_config(cfg)
+
+
+def main(argv: Sequence[str]) -> None:
+    if not argv or argv[0].startswith("-"):
+        print(__doc__.strip().splitlines()[0], file=sys.stderr)
+        sys.exit(2)
+    try:
+        retrain(Path(argv[0]), argv[1:])
+    except ConfigError as err:
+        exit_with(err)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
