@@ -8,6 +8,6 @@ class ConfigError(Exception):
     before Ray starts and before anything is written.
     """
 
-    def __init__(self, key: str, problem: str, fix: str) -> None:
+    def __init__(self, key: str, problem: str, fix: str = "") -> None:
         self.key, self.problem, self.fix = key, problem, fix
-        super().__init__(f"{key}: {problem}; {fix}")
+        super().__init__(f"{key}: {problem}; {fix}" if fix else f"{key}: {problem}")

@@ -55,11 +55,19 @@ def run(spec: RunSpec) -> tune.ResultGrid:
 
 
 def build_data(data_config: dict[str, Any]) -> Any:
-    """Make or load the data once, in the driver; Ray's object store shares it with trials."""
+    """Make or load the data once, in the driver; Ray's object store shares it with trials.
+
+    A data function reports a bad setting by raising ValueError or OSError with a message that
+    starts with the key (``data.path: no folder at ...; download it from ...``): that message
+    becomes the one error line, before Ray starts.
+    """
     try:
         return hydra.utils.instantiate(data_config, _convert_="all")
-    except Exception as err:  # the user's data function: its message says what was wrong
+    except Exception as err:  # hydra wraps what the user's data function raised
         cause = err.__cause__ or err
+        key, sep, problem = str(cause).partition(": ")
+        if sep and key.startswith("data.") and isinstance(cause, (ValueError, OSError)):
+            raise ConfigError(key, problem) from None
         raise ConfigError("data", f"building the data failed: {cause}", "fix the data.* keys") from None
 
 
