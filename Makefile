@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# A CPU build of torch that satisfies the project's range; override on a GPU machine, e.g.
-# make install TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"
+# Installed before the project so the project's torch range is already met. Here pip finds a
+# local CPU build; elsewhere PyPI's Linux torch is the CUDA build, and a CPU-only machine wants
+# make install TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
 TORCH_SPEC ?= torch==2.13.0
 
 .PHONY: install run test clean
