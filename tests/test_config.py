@@ -28,7 +28,7 @@ def test_every_group_option_composes_and_validates(group, option, tmp_path):
 def test_defaults_are_the_documented_default_run():
     cfg = compose_config()
     assert (cfg.search.name, cfg.model.name, cfg.data._target_) == ("asha", "cnn_tcn", "trainables.data.synthetic_har")
-    assert (cfg.logger.kind, cfg.cluster.kind, cfg.num_samples, cfg.max_epochs) == ("none", "local", 16, 10)
+    assert (cfg.logger.kind, cfg.cluster.kind, cfg.num_samples, cfg.max_epochs) == ("wandb", "local", 16, 10)
     assert cfg.name == "cnn_tcn-asha"
 
 

@@ -87,15 +87,19 @@ def test_a_users_own_trainable_plugs_in_and_its_errors_are_recorded(tmp_path):
         "~data.num_train", "~data.num_val", "~data.window", "~data.seed",
         "metric=score", "search=random", "num_samples=8", "trial.max_failures=0",
         "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}",
-        "+train.x=0.5", "+train.fail_above=0.6",
+        "+train.x=0.5", "+train.fail_above=0.6", "+train.diverge_above=0.85",
     )
-    failed = trials.x > 0.6
-    assert failed.any() and (~failed).any(), "seeded sampling puts x on both sides of 0.6"
+    diverged, failed = trials.x > 0.85, trials.x.between(0.6, 0.85, inclusive="right")
+    assert diverged.any() and failed.any() and (trials.x <= 0.6).any(), "seeded x falls in all three ranges"
     assert (trials.loc[failed, "status"] == "errored").all()
     assert trials.loc[failed, "error"].str.contains(r"ValueError: x=0\.\d+ is out of range").all()
-    assert (trials.loc[~failed, "status"] == "completed").all()
+    assert (trials.loc[diverged, "status"] == "diverged").all()
+    assert trials.loc[diverged, "error"].str.contains("diverged at epoch 1: score=nan").all()
+    assert (trials.loc[trials.x <= 0.6, "status"] == "completed").all()
     assert summary["status_counts"]["errored"] == failed.sum()
-    assert summary["best_trial"]["params"]["x"] == pytest.approx(trials.loc[~failed].x.iloc[(trials.loc[~failed].x - 0.3).abs().argmin()])
+    assert set(summary["errors"]) == set(trials.loc[failed | diverged, "trial_id"])
+    ok = trials.loc[trials.x <= 0.6]
+    assert summary["best_trial"]["params"]["x"] == pytest.approx(ok.x.iloc[(ok.x - 0.3).abs().argmin()])
 
 
 def test_a_crashed_trial_continues_from_its_checkpoint(tmp_path):

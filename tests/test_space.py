@@ -171,3 +171,36 @@ def test_optuna_refuses_grid_entries():
     with pytest.raises(ConfigError, match="search=optuna cannot take a grid") as err:
         space_lib.to_optuna(params)
     assert err.value.key == "space.bs"
+
+
+QLOG = {"type": "qloguniform", "low": 16, "high": 256, "q": 16}
+
+
+def test_qloguniform_gives_integer_multiples_of_q_spread_over_decades():
+    params = space_lib.parse_space({"bs": QLOG, "lr": {"type": "qloguniform", "low": 1e-4, "high": 1e-1, "q": 1e-4}})
+    domains = space_lib.to_ray(params, "random")
+    rng = np.random.default_rng(0)
+    ray_values = [space_lib.active(params, {n: d.sample(random_state=rng) for n, d in domains.items()}) for _ in range(400)]
+    define = space_lib.to_optuna(params)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    optuna_values = [define(study.ask()) for _ in range(400)]
+    for values in (ray_values, optuna_values):
+        sizes = [v["bs"] for v in values]
+        assert all(type(s) is int and s % 16 == 0 and 16 <= s <= 256 for s in sizes)
+        assert 0.35 < np.mean([s <= 64 for s in sizes]) < 0.65, "log-uniform: 16-64 weighs as 64-256 (uniform: 0.2)"
+        lrs = [v["lr"] for v in values]
+        assert all(isinstance(x, float) and 1e-4 <= x <= 1e-1 + 1e-12 for x in lrs)
+        assert all(abs(x / 1e-4 - round(x / 1e-4)) < 1e-6 for x in lrs)
+
+
+@pytest.mark.parametrize(
+    "space, phrase",
+    [
+        ({"x": {**QLOG, "low": 0}}, "log bounds must be > 0"),
+        ({"x": {**QLOG, "low": 17, "high": 30, "q": 16}}, "no multiple of q"),
+    ],
+)
+def test_bad_qloguniform_names_the_key(space, phrase):
+    with pytest.raises(ConfigError, match=phrase) as err:
+        space_lib.parse_space(space)
+    assert err.value.key.startswith("space.x")

@@ -36,6 +36,7 @@ BAD_CONFIGS = [
     (["search.searcher=bayes"], "search.searcher", "unknown searcher"),
     (["search.scheduler.type=pbt"], "search.scheduler.type", "unknown scheduler"),
     (["data._target_=trainables.data.nope"], "data._target_", "has no function 'nope'"),
+    (["storage=s3://bucket/tuner"], "storage", "is a URI"),
 ]
 
 

@@ -6,8 +6,11 @@ METRICS = ("score",)
 
 
 def quadratic(config: dict, data: None) -> None:
-    """Score peaks at x = 0.3; fails on purpose when x is above config['fail_above']."""
+    """Score peaks at x = 0.3; fails on purpose when x is above config['fail_above'] and
+    diverges (as trainables.har does on a NaN loss) above config['diverge_above']."""
     for epoch in range(1, config["max_epochs"] + 1):
+        if config["x"] > config.get("diverge_above", float("inf")):
+            raise FloatingPointError(f"diverged at epoch {epoch}: score=nan")
         if config["x"] > config.get("fail_above", float("inf")):
             raise ValueError(f"x={config['x']:.3f} is out of range")
         tune.report({"score": -((config["x"] - 0.3) ** 2) + 0.01 * epoch, "epoch": epoch})

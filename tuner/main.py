@@ -9,29 +9,65 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from ray import tune
 
 from tuner.errors import ConfigError
 from tuner.results import collect_trials, leaderboard, write_results
-from tuner.run import run
+from tuner.run import build_data, check_resources, connect, run
+from tuner.search import make_scheduler, make_searcher
 from tuner.spec import build_spec
+from tuner.sweep import apply_sweep_file
+from tuner.wandb_logger import log_tuning_run
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("search", "model", "data", "logger", "cluster")
 
 
 def tune_from_config(cfg: DictConfig, results_dir: Path | None = None) -> dict[str, Any]:
-    """config -> spec -> Ray Tune run -> results folder; returns the summary."""
+    """config -> spec -> Ray Tune run -> results folder; returns the summary.
+
+    With ``resume=<results folder>`` the run saved there continues instead: its own config,
+    finished trials kept, unfinished ones continued from their checkpoints.
+    """
+    resume = cfg.get("resume")
+    if resume:
+        results_dir, cfg = saved_run(Path(str(resume)))
+    cfg = apply_sweep_file(cfg)
     results_dir = results_dir or new_results_dir(cfg)
     spec = build_spec(cfg, results_dir)
+    make_scheduler(spec)  # built once here to check their settings before anything starts
+    make_searcher(spec)
+    data = build_data(spec.data)
+    connect(spec.cluster)
+    check_resources(spec)
+    if not resume:  # valid and ready: now the results folder starts
+        results_dir.mkdir(parents=True)
+        OmegaConf.save(OmegaConf.create(spec.config), results_dir / "config.yaml")
     started = time.monotonic()
-    grid = run(spec)
-    trials, history = collect_trials(spec, grid)
-    summary = write_results(spec, trials, history, time.monotonic() - started)
+    outcome = run(spec, data, resume=bool(resume))
+    trials, history = collect_trials(spec, outcome)
+    summary = write_results(spec, trials, history, time.monotonic() - started, outcome.interrupted)
+    log_tuning_run(spec, trials, summary)
     print(f"\nLeaderboard ({spec.metric}, {spec.mode}):\n{leaderboard(spec, trials)}")
     print(f"\nstatus: {summary['status_counts']}  wall time: {summary['wall_time_s']} s")
     print(f"results: {results_dir}")
+    if outcome.interrupted:
+        print(f"interrupted: resume with  python -m tuner resume={results_dir}")
     return summary
+
+
+def saved_run(results_dir: Path) -> tuple[Path, DictConfig]:
+    """The folder and config of an earlier run that can be resumed."""
+    results_dir = results_dir.expanduser().resolve()
+    config = results_dir / "config.yaml"
+    if not config.is_file() or not tune.Tuner.can_restore(str(results_dir)):
+        raise ConfigError(
+            "resume",
+            f"no run to resume at {results_dir}",
+            "give the results folder an interrupted run printed",
+        )
+    return results_dir, OmegaConf.load(config)
 
 
 def new_results_dir(cfg: DictConfig) -> Path:
@@ -58,6 +94,9 @@ def hydra_main(cfg: DictConfig) -> None:
         tune_from_config(cfg)
     except ConfigError as err:
         exit_with(err)
+    except KeyboardInterrupt:  # a second Ctrl-C: Ray already saved its state at the first
+        print("\nstopped at once; the state of the last snapshot can be resumed", file=sys.stderr)
+        sys.exit(130)
 
 
 def exit_with(err: ConfigError) -> None:

@@ -18,19 +18,24 @@ from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
 
 from tuner import space as space_lib
+from tuner.run import FINISHED_STATES, Outcome, read_nodes
 from tuner.spec import RunSpec
 
-COMPLETED, STOPPED, ERRORED = "completed", "early_stopped", "errored"
+COMPLETED, STOPPED, ERRORED, DIVERGED = "completed", "early_stopped", "errored", "diverged"
+UNFINISHED = "unfinished"
 _RAY_KEYS = set(AUTO_RESULT_KEYS) | {"done", "should_checkpoint", "experiment_tag", "trial_id"}
 
 
 def write_results(
-    spec: RunSpec, trials: pd.DataFrame, history: pd.DataFrame, wall_time_s: float
+    spec: RunSpec,
+    trials: pd.DataFrame,
+    history: pd.DataFrame,
+    wall_time_s: float,
+    interrupted: bool = False,
 ) -> dict[str, Any]:
     """Write every results file and return the summary."""
     folder = spec.results_dir
     folder.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create(spec.config), folder / "config.yaml")
     trials.to_csv(folder / "trials.csv", index=False)
     history.to_csv(folder / "history.csv", index=False)
     best = best_trial(spec, trials)
@@ -42,6 +47,8 @@ def write_results(
         "mode": spec.mode,
         "num_trials": len(trials),
         "status_counts": trials["status"].value_counts().to_dict() if len(trials) else {},
+        "interrupted": interrupted,
+        "errors": {r.trial_id: r.error for r in trials.itertuples() if r.error} if len(trials) else {},
         "best_trial": _best_summary(spec, best),
         "wall_time_s": round(wall_time_s, 2),
         "results_dir": str(folder),
@@ -50,28 +57,30 @@ def write_results(
     return summary
 
 
-def collect_trials(spec: RunSpec, grid: tune.ResultGrid) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One row per trial (params, best/last metrics, epochs, status, error, time) and the
-    long per-epoch history of all trials."""
+def collect_trials(spec: RunSpec, outcome: Outcome) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per trial (params, best/last metrics, epochs, status, error, time, nodes) and
+    the long per-epoch history of all trials."""
     rows, histories = [], []
     best_column = f"best_{spec.metric}"
-    for result in grid:
-        frame = result.metrics_dataframe
-        frame = frame if frame is not None else pd.DataFrame()
+    nodes = read_nodes(spec.results_dir)
+    for result in outcome.grid:
+        trial_id = Path(result.path).name
+        frame = _epochs(_progress(result))
         metrics = [c for c in frame.columns if c not in _RAY_KEYS and not c.startswith("config/")]
-        trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
         params = space_lib.active(spec.params, result.config or {})
         history = frame[metrics].copy()
         history.insert(0, "trial_id", trial_id)
         histories.append(history)
         epochs = len(frame)
-        row = {"trial_id": trial_id, "status": _status(result, epochs, spec.max_epochs)}
+        status = _status(outcome.states.get(trial_id), result.error, epochs, spec.max_epochs)
+        row = {"trial_id": trial_id, "status": status}
         row |= {name: params.get(name) for name in _param_columns(spec)}
         row[best_column] = _best(frame, spec.metric, spec.mode)
         row |= {f"last_{m}": frame[m].iloc[-1] if epochs else None for m in metrics}
         row["epochs"] = epochs
         row["time_s"] = round(float(frame["time_total_s"].iloc[-1]), 2) if epochs else 0.0
         row["error"] = _error_line(result.error)
+        row["nodes"] = ";".join(nodes.get(trial_id, []))
         row["checkpoint"] = _best_checkpoint(result, spec)
         rows.append(row)
     trials = pd.DataFrame(rows)
@@ -83,9 +92,27 @@ def _param_columns(spec: RunSpec) -> list[str]:
     return [p.name for p in spec.params if p.type != space_lib.CONSTANT]
 
 
-def _status(result: tune.Result, epochs: int, max_epochs: int) -> str:
-    if result.error is not None:
-        return ERRORED
+def _progress(result: tune.Result) -> pd.DataFrame | None:
+    """Every result a trial reported. Read from its progress.csv, which a retried trial extends,
+    where Ray's result.json starts over when the trial resumes on another actor."""
+    path = Path(result.path) / "progress.csv"
+    return pd.read_csv(path) if path.is_file() else result.metrics_dataframe
+
+
+def _epochs(frame: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per training iteration: after a crash, the epochs redone from the last
+    checkpoint replace the reports the crash left behind."""
+    if frame is None or frame.empty:
+        return pd.DataFrame()
+    step = "epoch" if "epoch" in frame else "training_iteration"
+    return frame.drop_duplicates(step, keep="last").sort_values(step).reset_index(drop=True)
+
+
+def _status(state: str | None, error: BaseException | None, epochs: int, max_epochs: int) -> str:
+    if error is not None:
+        return DIVERGED if "FloatingPointError" in str(error) else ERRORED
+    if state not in FINISHED_STATES:
+        return UNFINISHED
     return COMPLETED if epochs >= max_epochs else STOPPED
 
 

@@ -5,53 +5,153 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import hydra
 import ray
 from ray import tune
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from tuner import space as space_lib
 from tuner.errors import ConfigError
 from tuner.search import make_scheduler, make_searcher
 from tuner.spec import RunSpec
+from tuner.wandb_logger import trial_callbacks
 
 log = logging.getLogger(__name__)
+# HyperBand can end a run with a trial PAUSED at its last rung: it is done, not waiting.
+FINISHED_STATES = ("TERMINATED", "ERROR", "PAUSED")
+NODES_FILE = "trial_nodes.csv"
 
 
-def run(spec: RunSpec) -> tune.ResultGrid:
-    """Run the search and return Ray Tune's results; trial errors are recorded, not raised."""
+@dataclass
+class Outcome:
+    """What Ray Tune left: its results, each trial's final state, and whether it was cut short."""
+
+    grid: tune.ResultGrid
+    states: dict[str, str]
+    interrupted: bool
+
+
+def run(spec: RunSpec, data: Any, resume: bool = False) -> Outcome:
+    """Run the search (or resume it from its results folder); trial errors are recorded.
+
+    The caller has connected to Ray (connect) and checked resources (check_resources).
+    """
     searcher = make_searcher(spec)
     scheduler = make_scheduler(spec)
-    data = build_data(spec.data)
-    connect(spec.cluster)
     # Keeping one checkpoint per trial makes Ray snapshot its state on each save, by design.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    trainable = tune.with_parameters(trial_function(spec), data=data)
-    tuner = tune.Tuner(
-        tune.with_resources(trainable, {"cpu": spec.cpus, "gpu": spec.gpus}),
-        param_space=spec.param_space,
-        tune_config=tune.TuneConfig(
-            metric=spec.metric,
-            mode=spec.mode,
-            num_samples=spec.num_samples,
-            search_alg=searcher,
-            scheduler=scheduler,
-            trial_dirname_creator=lambda trial: trial.trial_id,
-        ),
-        run_config=tune.RunConfig(
-            name=spec.results_dir.name,
-            storage_path=str(spec.results_dir.parent),
-            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-            checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=1,
-                checkpoint_score_attribute=spec.metric,
-                checkpoint_score_order=spec.mode,
-            ),
-            verbose=1,
-        ),
+    # Ray's TensorBoard logger costs an import and a write per result; CSV and JSON stay.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    trainable = tune.with_resources(
+        tune.with_parameters(trial_function(spec), data=data),
+        {"cpu": spec.cpus, "gpu": spec.gpus},
     )
-    return tuner.fit()
+    if resume:
+        tuner = tune.Tuner.restore(
+            str(spec.results_dir), trainable, resume_unfinished=True, param_space=spec.param_space
+        )
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=spec.param_space,
+            tune_config=tune.TuneConfig(
+                metric=spec.metric,
+                mode=spec.mode,
+                num_samples=spec.num_samples,
+                search_alg=searcher,
+                scheduler=scheduler,
+                trial_dirname_creator=lambda trial: trial.trial_id,
+                reuse_actors=True,  # a new trial reuses a finished one's process
+            ),
+            run_config=tune.RunConfig(
+                name=spec.results_dir.name,
+                storage_path=str(spec.results_dir.parent),
+                failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                checkpoint_config=tune.CheckpointConfig(
+                    num_to_keep=1,
+                    checkpoint_score_attribute=spec.metric,
+                    checkpoint_score_order=spec.mode,
+                ),
+                callbacks=[
+                    CSVLoggerCallback(),
+                    JsonLoggerCallback(),  # params.json: the config each trial got
+                    NodeRecorder(spec.results_dir / NODES_FILE),
+                    *trial_callbacks(spec),
+                ],
+                verbose=1,
+            ),
+        )
+    grid = tuner.fit()
+    states = trial_states(spec.results_dir)
+    unfinished = any(state not in FINISHED_STATES for state in states.values())
+    return Outcome(grid, states, unfinished or len(states) < spec.expected_trials)
+
+
+def trial_states(results_dir: Path) -> dict[str, str]:
+    """Each trial's state as Ray Tune last saved it (TERMINATED, ERROR, RUNNING, PENDING, ...).
+
+    Read from the saved experiment state: after an interrupt Ray stops the trials it held in
+    memory and marks them terminated, but the state it saved first tells which were unfinished.
+    """
+    analysis = tune.ExperimentAnalysis(str(results_dir))
+    return {trial.trial_id: trial.status for trial in analysis.trials}
+
+
+class NodeRecorder(tune.Callback):
+    """Appends (trial id, node id) each time a trial starts, so moves between nodes show.
+
+    A file, not memory: it survives the driver's death and is extended by a resumed run.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        actor = trial.temporary_state.ray_actor
+        node = ray._private.state.actors(actor._actor_id.hex())["Address"]["NodeID"]
+        with self.path.open("a") as out:
+            out.write(f"{trial.trial_id},{node}\n")
+
+
+def read_nodes(results_dir: Path) -> dict[str, list[str]]:
+    """The nodes each trial ran on, in order of its starts."""
+    nodes: dict[str, list[str]] = {}
+    path = results_dir / NODES_FILE
+    for line in path.read_text().splitlines() if path.exists() else []:
+        trial_id, node = line.split(",")
+        if node not in nodes.setdefault(trial_id, []):
+            nodes[trial_id].append(node)
+    return nodes
+
+
+def check_resources(spec: RunSpec) -> None:
+    """Refuse a trial no node can host, unless the cluster autoscales; say what fits."""
+    nodes = [n["Resources"] for n in ray.nodes() if n["Alive"]]
+    fits = [n for n in nodes if n.get("CPU", 0) >= spec.cpus and n.get("GPU", 0) >= spec.gpus]
+    if not fits and not spec.cluster.get("autoscaling"):
+        cpus = max(n.get("CPU", 0) for n in nodes)
+        gpus = max(n.get("GPU", 0) for n in nodes)
+        key = "trial.gpus" if spec.gpus > gpus else "trial.cpus"
+        raise ConfigError(
+            key,
+            f"a trial asks for {spec.cpus:g} CPUs and {spec.gpus:g} GPUs, "
+            f"but the largest node has {cpus:g} CPUs and {gpus:g} GPUs",
+            "lower trial.cpus / trial.gpus, or set cluster.autoscaling=true if nodes are added",
+        )
+    per_node = [
+        min(n.get("CPU", 0) // spec.cpus, n.get("GPU", 0) // spec.gpus if spec.gpus else 1e9)
+        for n in nodes
+    ]
+    total_cpus = sum(n.get("CPU", 0) for n in nodes)
+    total_gpus = sum(n.get("GPU", 0) for n in nodes)
+    print(
+        f"cluster: {len(nodes)} node(s), {total_cpus:g} CPUs, {total_gpus:g} GPUs: "
+        f"up to {int(sum(per_node))} trials at once"
+    )
 
 
 def build_data(data_config: dict[str, Any]) -> Any:
@@ -72,10 +172,21 @@ def build_data(data_config: dict[str, Any]) -> Any:
 
 
 def connect(cluster: dict[str, Any]) -> None:
-    """Start an embedded Ray for cluster=local, unless this process already has one."""
+    """Start an embedded Ray (cluster=local) or join a running one (cluster=remote).
+
+    A process that already has Ray (a test session, a Ray job's driver) keeps it.
+    """
     if ray.is_initialized():
         return
+    if cluster["kind"] == "remote":
+        ray.init(
+            address=cluster["address"],
+            runtime_env=cluster.get("runtime_env") or None,
+            logging_level=logging.WARNING,
+        )
+        return
     ray.init(
+        address="local",  # never a cluster that `ray start` left running on this machine
         num_cpus=cluster.get("num_cpus"),
         num_gpus=cluster.get("num_gpus"),
         include_dashboard=False,

@@ -12,6 +12,8 @@ A space maps parameter names to distributions. Names are dotted paths into the t
 
 ``when`` makes a parameter conditional: it exists only in trials where the named parameters
 have one of the given values. ``randint`` and ``qrandint`` include ``high``, as Optuna and W&B do.
+``qloguniform`` rounds a log-uniform value to a multiple of ``q`` (W&B's q_log_uniform_values);
+its values are integers when ``low``, ``high`` and ``q`` are.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "uniform": ("low", "high"),
     "loguniform": ("low", "high"),
     "quniform": ("low", "high", "q"),
+    "qloguniform": ("low", "high", "q"),
     "randint": ("low", "high"),
     "qrandint": ("low", "high", "q"),
     "normal": ("mean", "sd"),
@@ -38,7 +41,7 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
 }
 CONSTANT = "constant"
 SEARCHERS = ("basic", "random", "grid", "optuna")
-_CONTINUOUS = ("uniform", "loguniform", "quniform", "randint", "qrandint", "normal")
+_CONTINUOUS = ("uniform", "loguniform", "quniform", "qloguniform", "randint", "qrandint", "normal")
 _INTEGER = ("randint", "qrandint")
 
 
@@ -136,7 +139,7 @@ def _check_args(kind: str, args: dict[str, Any], key: str) -> None:
         raise ConfigError(
             key, f"low ({low}) must be below high ({high})", f"set {key}.low < {key}.high"
         )
-    if kind == "loguniform" and low <= 0:
+    if kind in ("loguniform", "qloguniform") and low <= 0:
         raise ConfigError(
             f"{key}.low", f"log bounds must be > 0, got {low}", "use a positive low or type uniform"
         )
@@ -144,6 +147,8 @@ def _check_args(kind: str, args: dict[str, Any], key: str) -> None:
         raise ConfigError(key, f"{kind} bounds must be integers", "use whole numbers or uniform")
     if "q" in args and args["q"] <= 0:
         raise ConfigError(f"{key}.q", f"must be > 0, got {args['q']}", "give a positive step")
+    if kind == "qloguniform" and _grid_bounds(args)[0] > high:
+        raise ConfigError(key, f"no multiple of q ({args['q']}) lies in [{low}, {high}]", f"lower {key}.q")
 
 
 def _parse_when(when: Any, key: str) -> dict[str, tuple[Any, ...]]:
@@ -205,6 +210,8 @@ def _ray_domain(param: Param, searcher: str) -> Any:
         return tune.loguniform(args["low"], args["high"])
     if kind == "quniform":
         return tune.quniform(args["low"], args["high"], args["q"])
+    if kind == "qloguniform":
+        return tune.qloguniform(args["low"], args["high"], args["q"])
     if kind == "randint":
         return tune.randint(int(args["low"]), int(args["high"]) + 1)
     if kind == "qrandint":
@@ -267,6 +274,10 @@ def _suggest(trial: Any, param: Param) -> Any:
         return trial.suggest_float(name, args["low"], args["high"], log=True)
     if kind == "quniform":
         return trial.suggest_float(name, args["low"], args["high"], step=args["q"])
+    if kind == "qloguniform":
+        low, high = _grid_bounds(args)
+        value = trial.suggest_float(name, low, high, log=True)
+        return _typed(param, round(value / args["q"]) * args["q"])
     if kind == "randint":
         return trial.suggest_int(name, int(args["low"]), int(args["high"]))
     if kind == "qrandint":
@@ -280,8 +291,22 @@ def active(params: list[Param], sampled: Mapping[str, Any]) -> dict[str, Any]:
     kept: dict[str, Any] = {}
     for param in params:
         if param.name in sampled and param.is_active(kept):
-            kept[param.name] = sampled[param.name]
+            kept[param.name] = _typed(param, sampled[param.name])
     return kept
+
+
+def _grid_bounds(args: Mapping[str, Any]) -> tuple[float, float]:
+    """The lowest and highest multiples of q inside [low, high], as Ray's quantized domains use."""
+    q = args["q"]
+    return math.ceil(args["low"] / q) * q, math.floor(args["high"] / q) * q
+
+
+def _typed(param: Param, value: Any) -> Any:
+    """An integral qloguniform's value as an int: Ray samples it as a float."""
+    if param.type != "qloguniform" or value is None:
+        return value
+    integral = all(float(param.args[k]).is_integer() for k in ("low", "high", "q"))
+    return int(round(value)) if integral else value
 
 
 def apply(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -296,6 +321,13 @@ def apply(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
     return config
 
 
-def grid_size(params: list[Param]) -> int:
-    """How many points the cartesian product of the grid and choice entries has."""
-    return math.prod(len(p.args["values"]) for p in params if p.type in ("grid", "choice"))
+def trial_count(params: list[Param], searcher: str, num_samples: int) -> int:
+    """How many trials a search creates: grid points times samples, as Ray Tune counts them."""
+    if searcher == "grid":
+        axes = [p for p in params if p.type in ("grid", "choice")]
+    elif searcher == "basic":
+        axes = [p for p in params if p.type == "grid"]
+    else:
+        axes = []
+    points = math.prod(len(p.args["values"]) for p in axes)
+    return points if searcher == "grid" else points * num_samples

@@ -16,9 +16,14 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from tuner import space as space_lib
+from tuner import wandb_logger
 from tuner.errors import ConfigError
 
 SCHEDULERS = ("fifo", "asha", "hyperband")
+LOGGER_KEYS = {
+    "none": ("kind",),
+    "wandb": ("kind", "mode", "project", "entity", "tags", "notes", "timeout"),
+}
 
 
 @dataclass
@@ -39,12 +44,14 @@ class RunSpec:
     metric: str
     mode: str
     num_samples: int
+    expected_trials: int
     max_epochs: int
     seed: int
     cpus: float
     gpus: float
     max_failures: int
     cluster: dict[str, Any]
+    logger: dict[str, Any]
     config: dict[str, Any]
 
 
@@ -55,6 +62,12 @@ def build_spec(cfg: DictConfig, results_dir: Path) -> RunSpec:
     _check_positive(config, "max_epochs", integer=True)
     if config["mode"] not in ("min", "max"):
         raise ConfigError("mode", f"must be min or max, got {config['mode']!r}", "set mode=max or mode=min")
+    if "://" in str(config["storage"]):
+        raise ConfigError(
+            "storage",
+            f"'{config['storage']}' is a URI; the results folder must be a filesystem path",
+            "mount the bucket or network filesystem at the same path on every node and give it",
+        )
     trial = config["trial"]
     _check_positive(trial, "cpus", key="trial.cpus")
     if trial["gpus"] < 0:
@@ -99,14 +112,41 @@ def build_spec(cfg: DictConfig, results_dir: Path) -> RunSpec:
         metric=config["metric"],
         mode=config["mode"],
         num_samples=1 if searcher == "grid" else config["num_samples"],
+        expected_trials=space_lib.trial_count(params, searcher, config["num_samples"]),
         max_epochs=config["max_epochs"],
         seed=config["seed"],
         cpus=trial["cpus"],
         gpus=trial["gpus"],
         max_failures=trial["max_failures"],
         cluster=config["cluster"],
+        logger=check_logger(config["logger"]),
         config=config,
     )
+
+
+def check_logger(logger: dict[str, Any]) -> dict[str, Any]:
+    """The logger settings, checked, with W&B's mode resolved to online, offline or disabled."""
+    kind = logger.get("kind")
+    if kind not in LOGGER_KEYS:
+        raise ConfigError("logger.kind", f"unknown logger {kind!r}", f"use logger={' or logger='.join(LOGGER_KEYS)}")
+    for key in logger:
+        if key not in LOGGER_KEYS[kind]:
+            raise ConfigError(f"logger.{key}", f"is not a setting of logger={kind}", f"use only: {', '.join(LOGGER_KEYS[kind])}")
+    if kind == "none":
+        return {"kind": kind, "mode": "disabled"}
+    mode = logger.get("mode", "auto")
+    if mode not in wandb_logger.MODES:
+        raise ConfigError("logger.mode", f"must be one of {', '.join(wandb_logger.MODES)}, got {mode!r}", "set logger.mode=auto")
+    if not isinstance(logger.get("project"), str) or not logger["project"]:
+        raise ConfigError("logger.project", "needs a W&B project name", "set logger.project=<name>")
+    for key in ("entity", "notes"):
+        if logger.get(key) is not None and not isinstance(logger[key], str):
+            raise ConfigError(f"logger.{key}", f"must be text, got {logger[key]!r}", f"quote it or set logger.{key}=null")
+    tags = logger.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+        raise ConfigError("logger.tags", f"must be a list of words, got {tags!r}", "set logger.tags=[a,b]")
+    _check_positive(logger, "timeout", key="logger.timeout")
+    return {**logger, "tags": tags, "mode": wandb_logger.resolve_mode(mode)}
 
 
 def trial_base_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Reproducible measurements (not tests): ``python -m benchmarks.<name>``; results in benchmarks/results/."""

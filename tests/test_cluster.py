@@ -1,0 +1,175 @@
+"""The cluster path for real on one machine: cluster.yaml, Ray Jobs with token auth, several
+raylets with one lost mid-run, and trials no node can host."""
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from ray.autoscaler._private.util import prepare_config, validate_config
+
+from tests.conftest import ROOT, compose_config
+from tuner import ConfigError
+from tuner.run import check_resources
+from tuner.spec import build_spec
+
+TINY_JOB = ["search=fifo", "num_samples=2", "max_epochs=2", "data.num_train=240", "data.num_val=120"]
+BIN = Path(sys.executable).parent
+
+
+def test_cluster_yaml_passes_rays_autoscaler_schema():
+    config = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    validate_config(prepare_config(config))
+    workers = config["available_node_types"]["gpu_worker"]
+    assert workers["min_workers"] == 0 and workers["node_config"]["InstanceType"].startswith("g")
+    head_start = " ".join(config["head_start_ray_commands"])
+    assert "RAY_AUTH_MODE=token" in head_start and "--dashboard-host=127.0.0.1" in head_start
+    assert all("RAY_AUTH_MODE=token" in c for c in config["worker_start_ray_commands"] if "start" in c)
+    assert "~/.ray/auth_token" in config["file_mounts"], "the token travels by file, never in the YAML"
+
+
+def test_a_misspelt_cluster_yaml_is_refused_by_the_same_schema():
+    config = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    config["available_node_types"]["gpu_worker"]["min_worker"] = 0
+    with pytest.raises(Exception, match="min_worker"):
+        validate_config(prepare_config(config))
+
+
+@pytest.mark.usefixtures("local_ray")
+@pytest.mark.parametrize(
+    "overrides, key",
+    [(["trial.gpus=1"], "trial.gpus"), (["trial.cpus=3"], "trial.cpus")],
+)
+def test_a_trial_no_node_can_host_is_refused_before_it_starts(overrides, key, tmp_path):
+    with pytest.raises(ConfigError) as err:
+        check_resources(build_spec(compose_config(*overrides), tmp_path))
+    assert err.value.key == key and "the largest node has 2 CPUs and 0 GPUs" in str(err.value)
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_an_autoscaling_cluster_may_take_trials_bigger_than_its_nodes(tmp_path, capsys):
+    spec = build_spec(compose_config("trial.gpus=0.25", "+cluster.autoscaling=true"), tmp_path)
+    check_resources(spec)
+    assert "1 node(s), 2 CPUs, 0 GPUs: up to 0 trials at once" in capsys.readouterr().out
+
+
+@pytest.mark.integration
+def test_trials_spread_over_nodes_and_survive_losing_one(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.cluster_scenario", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "removing node" in done.stdout
+    (line,) = [l for l in done.stdout.splitlines() if l.startswith("results folder: ")]
+    results_dir = Path(line.removeprefix("results folder: "))
+    trials = pd.read_csv(results_dir / "trials.csv")
+    assert len(trials) == 4 and (trials.status == "completed").all()
+    nodes = trials.nodes.str.split(";")
+    assert len({n for trial_nodes in nodes for n in trial_nodes}) >= 2, "trials ran on several nodes"
+    moved = trials[nodes.str.len() > 1]
+    assert len(moved) >= 1, "the lost node's trial was retried elsewhere"
+    history = pd.read_csv(results_dir / "history.csv")
+    for trial_id, group in history.groupby("trial_id"):
+        assert group.epoch.tolist() == list(range(1, 9)), trial_id
+    for trial_id in moved.trial_id:
+        progress = pd.read_csv(results_dir / trial_id / "progress.csv")
+        assert progress.epoch.tolist() == list(range(1, 9)), "no epoch was trained twice"
+        new_process = progress.pid.ne(progress.pid.shift()).tolist()[1:]
+        assert any(new_process), "a second process on another node took the trial over mid-way"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def token_head(tmp_path):
+    """A real `ray start --head` on 127.0.0.1 with token auth; stopped (only it) afterwards."""
+    token = secrets.token_hex(16)
+    gcs_port, dashboard_port = free_port(), free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    head = subprocess.Popen(
+        [
+            str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+            f"--port={gcs_port}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
+            f"--ray-client-server-port={free_port()}", "--num-cpus=2",
+        ],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    address = f"http://127.0.0.1:{dashboard_port}"
+    try:
+        wait_for_jobs_api(address, env)
+        yield address, env
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+        os.killpg(head.pid, signal.SIGKILL) if head.poll() is None else None
+        current = Path("/tmp/ray/ray_current_cluster")
+        if current.exists() and current.read_text().strip().endswith(f":{gcs_port}"):
+            current.unlink()  # `ray start` pointed later `ray.init()` calls at this head
+
+
+def wait_for_jobs_api(address: str, env: dict, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = subprocess.run(
+            [str(BIN / "ray"), "job", "list", "--address", address], env=env, capture_output=True, text=True
+        )
+        if listed.returncode == 0:
+            return
+        time.sleep(1)
+    raise AssertionError("the head's Jobs API never answered")
+
+
+def job(args: list[str], env: dict, address: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "ray"), "job", args[0], "--address", address, *args[1:]],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
+@pytest.mark.integration
+def test_ray_job_submit_runs_a_tuning_run_and_refuses_a_missing_token(token_head, tmp_path):
+    address, env = token_head
+    storage = tmp_path / "results"
+    submission = f"tuner-test-{secrets.token_hex(4)}"
+    entrypoint = ["python", "-m", "tuner", "cluster=remote", *TINY_JOB, f"storage={storage}"]
+    deadline = time.monotonic() + 90
+    while True:  # the head answers before its job agent is up: "No available agent", retry
+        submitted = job(
+            ["submit", "--no-wait", "--submission-id", submission, "--working-dir", ".", "--", *entrypoint],
+            env, address,
+        )
+        if "No available agent" not in submitted.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert submitted.returncode == 0, submitted.stderr[-2000:]
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        status = job(["status", submission], env, address)
+        said = (status.stdout + status.stderr).lower()
+        if any(f"' {state}" in said for state in ("succeeded", "failed", "stopped")):
+            break
+        time.sleep(2)
+    logs = job(["logs", submission], env, address).stdout
+    assert f"job '{submission}' succeeded" in said, logs[-3000:]
+    (results_dir,) = storage.iterdir()
+    assert pd.read_csv(results_dir / "trials.csv").status.eq("completed").all()
+    assert f"results: {results_dir}" in logs
+
+    for wrong in ({"RAY_AUTH_TOKEN": secrets.token_hex(16)}, {"RAY_AUTH_MODE": "disabled"}):
+        refused = job(["submit", "--no-wait", "--", "python", "-c", "print(1)"], {**env, **wrong}, address)
+        assert refused.returncode != 0 and "AuthenticationError" in refused.stderr, refused.stderr[-1000:]

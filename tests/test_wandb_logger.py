@@ -1,0 +1,312 @@
+"""W&B logging: a real tiny tuning run logged offline, read back from W&B's own record files.
+
+The ``.wandb`` files are W&B's transaction logs: a 7-byte header, then 32 KiB blocks of records
+(LevelDB log format) holding ``Record`` protobufs whose definitions ship inside the wandb package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import struct
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import ray
+from wandb.proto import wandb_internal_pb2
+
+from tests.conftest import compose_config
+from tuner import ConfigError
+from tuner import wandb_logger
+from tuner.main import tune_from_config
+from tuner.spec import build_spec
+
+FAKE_KEY = "fakekey0" + "0123456789abcdef" * 2  # 40 characters, like a real W&B key
+SCORED = [
+    "trainable=tests.wandb_trainables.scored",
+    "data._target_=tests.wandb_trainables.no_data",
+    "~data.num_train", "~data.num_val", "~data.window", "~data.seed",
+    "metric=score", "trial.max_failures=0", "logger=wandb", "logger.project=tuner-tests",
+    "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}", "+train.x=0.5",
+]
+# With seed 0 and one trial at a time, ASHA completes two trials and stops two after their first
+# epoch; one trial fails (0.8 < x) and one diverges (0.9 < x) before they report.
+LOGGED = [
+    *SCORED, "search=asha", "search.max_concurrent=1", "num_samples=6", "max_epochs=4",
+    "+train.fail_above=0.8", "+train.diverge_above=0.9",
+    "logger.mode=offline", "logger.tags=[tiny,ci]", "logger.notes=a tiny run",
+]
+
+
+def records(path: Path):
+    """Every Record in a .wandb file, in order."""
+    data = path.read_bytes()
+    assert data[:4] == b":W&B", path
+    position, pending, block = 7, b"", 32768
+    while position + 7 <= len(data):
+        left = block - position % block
+        if left < 7:  # too small for a record header: zero padding
+            position += left
+            continue
+        _, length, kind = struct.unpack("<IHB", data[position : position + 7])
+        if kind == 0:  # padding up to the block's end
+            position += left
+            continue
+        payload = data[position + 7 : position + 7 + length]
+        position += 7 + length
+        if kind == 1:  # a whole record
+            pending = payload
+        elif kind in (2, 3):  # first or middle piece
+            pending = (pending if kind == 3 else b"") + payload
+            continue
+        else:  # last piece
+            pending += payload
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(pending)
+        yield record
+
+
+def read_run(path: Path) -> dict:
+    """One offline run: its run record, config, history rows, final summary, exit code, artifacts."""
+    run = {"history": [], "summary": {}, "exit_code": None, "artifacts": [], "dir": path.parent}
+    for record in records(path):
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            run["run"] = record.run
+            run["config"] = {u.key: json.loads(u.value_json) for u in record.run.config.update if u.key != "_wandb"}
+        elif kind == "history":
+            run["history"].append({".".join(i.nested_key) or i.key: json.loads(i.value_json) for i in record.history.item})
+        elif kind == "summary":
+            for update in record.summary.update:
+                run["summary"][".".join(update.nested_key) or update.key] = json.loads(update.value_json)
+        elif kind == "exit":
+            run["exit_code"] = record.exit.exit_code
+        elif kind == "artifact":
+            run["artifacts"].append(record.artifact)
+    return run
+
+
+def offline_runs(folder: Path) -> list[dict]:
+    return [read_run(path) for path in sorted(folder.glob("wandb/offline-run-*/run-*.wandb"))]
+
+
+@pytest.fixture(scope="module")
+def logged(local_ray, tmp_path_factory):
+    """One tiny tuning run with logger=wandb offline and a fake API key in the environment."""
+    root = tmp_path_factory.mktemp("wandb")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WANDB_API_KEY", FAKE_KEY)
+        for name in ("WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR"):
+            env.setenv(name, str(root / name.lower()))
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            summary = tune_from_config(compose_config(*LOGGED), root / "run")
+    folder = Path(summary["results_dir"])
+    runs = offline_runs(folder)
+    trials = pd.read_csv(folder / "trials.csv", keep_default_na=False, na_values=[""])
+    return {
+        "root": root,
+        "folder": folder,
+        "summary": summary,
+        "trials": trials.set_index("trial_id"),
+        "history": pd.read_csv(folder / "history.csv"),
+        "printed": printed.getvalue(),
+        "trial_runs": {r["summary"]["trial_id"]: r for r in runs if r["run"].job_type == "trial"},
+        "summary_runs": [r for r in runs if r["run"].job_type == "summary"],
+    }
+
+
+@pytest.mark.integration
+def test_every_trial_is_one_offline_run_in_the_tuning_runs_group(logged):
+    trials, runs = logged["trials"], logged["trial_runs"]
+    assert sorted(runs) == sorted(trials.index)
+    for trial_id, run in runs.items():
+        record = run["run"]
+        assert record.run_group == logged["folder"].name and record.project == "tuner-tests"
+        assert list(record.tags) == ["tiny", "ci"] and record.notes == "a tiny run"
+        assert record.display_name == f"{trial_id} x={trials.loc[trial_id, 'x']:.3g}"
+        assert run["dir"].parent.parent == logged["folder"], "W&B files live in the results folder"
+
+
+@pytest.mark.integration
+def test_trial_config_is_the_sampled_params_and_the_fixed_settings_as_dotted_keys(logged):
+    for trial_id, run in logged["trial_runs"].items():
+        config = run["config"]
+        assert config["x"] == pytest.approx(logged["trials"].loc[trial_id, "x"])
+        assert config["max_epochs"] == 4 and config["fail_above"] == 0.8 and config["seed"] == 0
+        assert config["model.name"] == "cnn_tcn" and "model" not in config
+
+
+@pytest.mark.integration
+def test_history_is_one_row_per_epoch_with_step_equal_to_epoch(logged):
+    history = logged["history"]
+    for trial_id, run in logged["trial_runs"].items():
+        expected = history[history.trial_id == trial_id]
+        assert [row["_step"] for row in run["history"]] == expected.epoch.tolist()
+        assert [row["epoch"] for row in run["history"]] == expected.epoch.tolist()
+        assert [row["score"] for row in run["history"]] == pytest.approx(expected.score.tolist())
+        assert all("time_total_s" not in row and "config" not in row for row in run["history"])
+
+
+@pytest.mark.integration
+def test_summary_and_status_of_each_run_match_the_results_folder(logged):
+    trials = logged["trials"]
+    statuses = {}
+    for trial_id, run in logged["trial_runs"].items():
+        row, summary = trials.loc[trial_id], run["summary"]
+        statuses[trial_id] = summary["status"]
+        assert summary["status"] == row.status and summary["epochs"] == row.epochs
+        if row.status in ("errored", "diverged"):
+            assert run["exit_code"] == 1, "W&B shows the run as failed"
+            assert summary["error"] == row.error
+            assert summary["best_score"] is None
+        else:
+            assert run["exit_code"] == 0
+            assert summary["best_score"] == pytest.approx(row.best_score)
+            assert summary["last_score"] == pytest.approx(row.last_score)
+    assert sorted(statuses.values()) == ["completed", "completed", "diverged", "early_stopped", "early_stopped", "errored"]
+
+
+@pytest.mark.integration
+def test_summary_run_holds_the_leaderboard_and_the_best_checkpoint(logged):
+    [run] = logged["summary_runs"]
+    best = logged["summary"]["best_trial"]
+    assert run["run"].run_group == logged["folder"].name and run["exit_code"] == 0
+    assert run["summary"]["best_trial"] == best["trial_id"]
+    assert run["config"]["metric"] == "score" and run["config"]["search.scheduler.type"] == "asha"
+    [table_file] = (run["dir"] / "files").glob("media/table/leaderboard_*.table.json")
+    table = json.loads(table_file.read_text())
+    rows = [dict(zip(table["columns"], row)) for row in table["data"]]
+    assert [r["trial_id"] for r in rows][0] == best["trial_id"], "best first"
+    assert {r["trial_id"]: r["status"] for r in rows} == logged["trials"].status.to_dict()
+    [model] = [a for a in run["artifacts"] if a.type == "model"]
+    assert list(model.aliases) >= ["best"] and json.loads(model.metadata)["trial_id"] == best["trial_id"]
+    assert [c.path for c in model.manifest.contents] == ["state.json"]
+    assert Path(best["checkpoint"], "state.json").is_file()
+
+
+@pytest.mark.integration
+def test_offline_runs_come_with_the_command_that_uploads_them(logged):
+    folder = logged["folder"] / "wandb"
+    lines = [line for line in logged["printed"].splitlines() if "wandb sync" in line]
+    assert lines == [f"W&B: offline runs in {folder}; upload them with: wandb sync {folder}"]
+
+
+@pytest.mark.integration
+def test_no_file_the_run_wrote_holds_the_api_key(logged):
+    places = [logged["folder"], logged["root"], Path("~/.cache/wandb").expanduser()]
+    places.append(Path(ray._private.worker._global_node.get_session_dir_path()) / "logs")
+    files = [p for place in places if place.exists() for p in place.rglob("*") if p.is_file()]
+    assert len(files) > 20
+    leaks = [str(p) for p in files if FAKE_KEY.encode() in p.read_bytes()]
+    assert leaks == []
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("local_ray")
+def test_an_unreachable_wandb_server_is_one_warning_and_every_trial_still_runs(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    cfg = compose_config(
+        *SCORED, "search=fifo", "num_samples=2", "max_epochs=2", "+train.fail_above=2",
+        "logger.mode=online", "logger.timeout=2",
+    )
+    with caplog.at_level(logging.WARNING, logger="tuner.wandb_logger"):
+        summary = tune_from_config(cfg, tmp_path / "run")
+    warnings = [r.getMessage() for r in caplog.records if r.name == "tuner.wandb_logger"]
+    assert len(warnings) == 1 and "W&B logging stopped" in warnings[0] and str(tmp_path / "run") in warnings[0]
+    assert summary["status_counts"] == {"completed": 2}
+    assert (tmp_path / "run" / "trials.csv").is_file() and (tmp_path / "run" / "history.csv").is_file()
+    files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    assert [str(p) for p in files if FAKE_KEY.encode() in p.read_bytes()] == [], "online, the key is used, not written"
+
+
+def test_a_wandb_error_turns_wandb_off_with_one_warning_and_skips_the_rest(tmp_path, caplog):
+    (tmp_path / "wandb").write_text("a file where W&B wants its folder")  # W&B cannot write
+    spec = build_spec(compose_config("logger=wandb", "logger.mode=offline"), tmp_path)
+    writer = wandb_logger.Writer(wandb_logger.WandbSettings.from_spec(spec))
+    ran = []
+    with caplog.at_level(logging.WARNING, logger="tuner.wandb_logger"):
+        writer.submit(wandb_logger._start_run, "t1", "t1", {})
+        writer.submit(lambda w: ran.append(1))
+        assert writer.close(wait=30)
+    assert writer.failed and ran == [] and writer.runs == {}
+    assert [r.getMessage() for r in caplog.records if "W&B" in r.getMessage()][0].startswith("warning: W&B logging stopped")
+
+
+def test_runs_ray_tune_never_ended_are_closed_with_their_trials_csv_status(tmp_path):
+    """HyperBand can leave a finished trial paused; Ctrl-C leaves trials unfinished."""
+    spec = build_spec(compose_config("logger=wandb", "logger.mode=offline"), tmp_path)
+    writer = wandb_logger.writer_for(wandb_logger.WandbSettings.from_spec(spec))
+    for trial_id in ("paused", "cut"):
+        writer.submit(wandb_logger._start_run, trial_id, trial_id, {})
+    trials = pd.DataFrame(
+        [
+            {"trial_id": "paused", "status": "completed", "epochs": 10, "best_val_acc": 0.9, "last_val_acc": 0.8},
+            {"trial_id": "cut", "status": "unfinished", "epochs": 3, "best_val_acc": float("nan"), "last_val_acc": float("nan")},
+        ]
+    )
+    wandb_logger.log_tuning_run(spec, trials, {"best_trial": None, "num_trials": 2})
+    runs = {r["run"].display_name: r for r in offline_runs(tmp_path) if r["run"].job_type == "trial"}
+    assert (runs["paused"]["summary"]["status"], runs["paused"]["exit_code"]) == ("completed", 0)
+    assert runs["paused"]["summary"]["best_val_acc"] == 0.9 and runs["paused"]["summary"]["epochs"] == 10
+    assert (runs["cut"]["summary"]["status"], runs["cut"]["exit_code"]) == ("unfinished", 1)
+    assert runs["cut"]["summary"]["best_val_acc"] is None
+
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+    for name in ("WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_MODE", "WANDB_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    netrc = tmp_path / "netrc"
+    netrc.write_text("")
+    monkeypatch.setenv("NETRC", str(netrc))
+    return netrc
+
+
+def test_auto_mode_is_offline_without_credentials_and_online_with_them(no_credentials, monkeypatch):
+    assert wandb_logger.resolve_mode("auto") == "offline"
+    no_credentials.write_text("machine api.wandb.ai\n  login user\n  password " + FAKE_KEY + "\n")
+    assert wandb_logger.resolve_mode("auto") == "online"
+    no_credentials.write_text("")
+    monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
+    assert wandb_logger.resolve_mode("auto") == "online"
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert wandb_logger.resolve_mode("auto") == "disabled"
+    assert wandb_logger.resolve_mode("offline") == "offline"
+
+
+def test_online_without_credentials_is_refused_before_ray_starts(no_credentials, tmp_path):
+    with pytest.raises(ConfigError) as err:
+        build_spec(compose_config("logger=wandb", "logger.mode=online"), tmp_path / "run")
+    assert err.value.key == "logger.mode" and "wandb login" in str(err.value)
+
+
+@pytest.mark.parametrize("overrides", [["logger=none"], ["logger=wandb", "logger.mode=disabled"]])
+def test_logger_none_and_mode_disabled_add_no_callback(overrides, tmp_path):
+    spec = build_spec(compose_config(*overrides), tmp_path)
+    assert wandb_logger.trial_callbacks(spec) == []
+
+
+def test_default_logger_is_wandb():
+    assert compose_config().logger.kind == "wandb"
+
+
+BAD_LOGGERS = [
+    (["logger.mode=cloud"], "logger.mode", "must be one of auto, online, offline, disabled"),
+    (["logger.project=''"], "logger.project", "needs a W&B project name"),
+    (["logger.tags=tiny"], "logger.tags", "must be a list"),
+    (["logger.timeout=0"], "logger.timeout", "positive number"),
+    (["+logger.api_key=abc"], "logger.api_key", "is not a setting of logger=wandb"),
+    (["logger=none", "+logger.project=x"], "logger.project", "is not a setting of logger=none"),
+]
+
+
+@pytest.mark.parametrize("overrides, key, phrase", BAD_LOGGERS, ids=[c[1] + ":" + c[2] for c in BAD_LOGGERS])
+def test_bad_logger_setting_is_one_line_naming_the_key(overrides, key, phrase, tmp_path):
+    with pytest.raises(ConfigError) as err:
+        build_spec(compose_config("logger=wandb", *overrides), tmp_path / "run")
+    assert err.value.key == key and phrase in str(err.value) and "\n" not in str(err.value)

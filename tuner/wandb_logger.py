@@ -1,0 +1,445 @@
+"""Log a tuning run to Weights & Biases: one run per trial and one summary run (logger=wandb).
+
+Each trial gets a W&B run: group = the tuning run (its results folder's name), job_type
+"trial", a name made of the trial id and its short params, config = the trial's full config
+under dotted keys, one history row per reported epoch (step = epoch), and a summary with the
+best and last value of the metric, the epochs run and the status: completed, early_stopped (the
+scheduler stopped it before max_epochs), errored or diverged (with the error's last line; the
+W&B run is marked failed), as trials.csv says. Runs still open when Ray Tune returns (a trial
+HyperBand left paused at its last rung, or unfinished after Ctrl-C) are closed with their
+trials.csv status. After the results folder is written, a summary run (job_type "summary") holds
+the leaderboard as a W&B Table and the best trial's checkpoint as a model artifact.
+
+Cost: Ray Tune's WandbLoggerCallback starts one logging process per trial. Here every W&B call
+is made by one background thread of the driver (a ``Writer``), through W&B's one service
+process per driver (several runs per process: ``reinit="create_new"``), so opening a trial's
+run costs milliseconds and Ray's event loop never waits on W&B.
+
+Trouble never costs a trial: any W&B error (init timeout, unreachable server, full disk) is one
+warning, W&B is off for the rest of the tuning run, and the results folder is complete as ever.
+W&B's files go to ``<results folder>/wandb``; the API key comes from ``wandb login`` (netrc) or
+WANDB_API_KEY and is never written by tuner.
+
+Usage (tuner.run and tuner.main do this)::
+
+    tune.RunConfig(callbacks=trial_callbacks(spec), ...)    # [] when W&B is off
+    log_tuning_run(spec, trials, summary)                   # after write_results
+"""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import numbers
+import os
+import queue
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import urlparse
+
+import pandas as pd
+import wandb
+from ray import tune
+from ray.tune.result import AUTO_RESULT_KEYS
+
+from tuner import space as space_lib
+from tuner.errors import ConfigError
+
+if TYPE_CHECKING:  # spec.py imports this module to resolve the mode
+    from tuner.spec import RunSpec
+
+log = logging.getLogger(__name__)
+
+MODES = ("auto", "online", "offline", "disabled")
+# The statuses trials.csv gives; a trial's W&B run gets the same one.
+COMPLETED, STOPPED, ERRORED, DIVERGED = "completed", "early_stopped", "errored", "diverged"
+_RAY_KEYS = set(AUTO_RESULT_KEYS) | {"done", "should_checkpoint", "experiment_tag", "trial_id"}
+# WANDB_MODE's values, as logger.mode=auto reads them.
+_ENV_MODES = {
+    "online": "online", "run": "online", "offline": "offline", "dryrun": "offline", "disabled": "disabled",
+}
+_WRITERS: dict[Path, Writer] = {}
+
+
+def resolve_mode(mode: str) -> str:
+    """online, offline or disabled; ``auto`` honours WANDB_MODE, else online with credentials.
+
+    Online without credentials would make W&B prompt for a key: it is refused before Ray starts.
+    """
+    if mode == "auto":
+        env = os.environ.get("WANDB_MODE", "").lower()
+        mode = _ENV_MODES.get(env) or ("online" if has_credentials() else "offline")
+    if mode == "online" and not has_credentials():
+        raise ConfigError(
+            "logger.mode",
+            "online needs W&B credentials and none were found",
+            "run `wandb login` or set WANDB_API_KEY, or use logger.mode=offline",
+        )
+    return mode
+
+
+def has_credentials() -> bool:
+    """Whether W&B has an API key: WANDB_API_KEY, an identity token, or a netrc entry for its host."""
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").hostname
+    path = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
+    try:
+        return netrc.netrc(path).authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+@dataclass(frozen=True)
+class WandbSettings:
+    """What the W&B runs of one tuning run need; small and picklable (Ray saves its callbacks)."""
+
+    mode: str
+    project: str
+    entity: str | None
+    tags: tuple[str, ...]
+    notes: str | None
+    timeout: float
+    results_dir: Path
+    metric: str
+    metric_mode: str
+    max_epochs: int
+    base_config: dict[str, Any]
+    params: tuple[space_lib.Param, ...]
+
+    @classmethod
+    def from_spec(cls, spec: RunSpec) -> WandbSettings:
+        logger = spec.logger
+        return cls(
+            mode=logger["mode"],
+            project=logger.get("project", ""),
+            entity=logger.get("entity"),
+            tags=tuple(logger.get("tags") or ()),
+            notes=logger.get("notes"),
+            timeout=float(logger.get("timeout", 60)),
+            results_dir=spec.results_dir,
+            metric=spec.metric,
+            metric_mode=spec.mode,
+            max_epochs=spec.max_epochs,
+            base_config=spec.base_config,
+            params=tuple(spec.params),
+        )
+
+    @property
+    def group(self) -> str:
+        """The tuning run's name in W&B: its results folder's name, unique per run."""
+        return self.results_dir.name
+
+    def init_args(self, job_type: str, name: str, config: dict[str, Any], light: bool) -> dict[str, Any]:
+        """wandb.init's arguments; ``light`` skips what a trial's run does not need (system
+        metrics, machine and git metadata, console capture)."""
+        settings = wandb.Settings(
+            console="off",
+            silent=True,
+            init_timeout=self.timeout,
+            x_disable_stats=True,
+            x_disable_meta=light,
+            x_save_requirements=not light,
+            disable_git=light,
+            save_code=False,
+        )
+        return dict(
+            project=self.project,
+            entity=self.entity,
+            group=self.group,
+            job_type=job_type,
+            name=name[:128],
+            tags=list(self.tags) or None,
+            notes=self.notes,
+            config=config,
+            dir=str(self.results_dir),
+            mode=self.mode,
+            reinit="create_new",
+            settings=settings,
+        )
+
+
+def trial_callbacks(spec: RunSpec) -> list[tune.Callback]:
+    """The Ray Tune callbacks that log each trial to W&B: none when W&B is off."""
+    if spec.logger.get("kind") != "wandb" or spec.logger["mode"] == "disabled":
+        return []
+    return [WandbCallback(WandbSettings.from_spec(spec))]
+
+
+class Writer:
+    """One thread that makes every W&B call of a tuning run, in the order they were asked for.
+
+    A job that raises turns W&B off for the rest of the run with one warning; later jobs are
+    skipped, so a broken W&B costs at most one init timeout, in this thread, not in a trial.
+    """
+
+    def __init__(self, settings: WandbSettings) -> None:
+        self.settings = settings
+        self.failed = False
+        self.runs: dict[str, Any] = {}
+        self.summary_url: str | None = None  # online only
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="tuner-wandb", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[..., None], *args: Any) -> None:
+        """Queue ``job(writer, *args)``; it runs in the writer's thread."""
+        self._jobs.put((job, args))
+
+    def close(self, wait: float) -> bool:
+        """Run what is queued, then stop; False if that took longer than ``wait`` seconds."""
+        self._jobs.put(None)
+        self._thread.join(wait)
+        return not self._thread.is_alive()
+
+    def _work(self) -> None:
+        while (item := self._jobs.get()) is not None:
+            job, args = item
+            if self.failed:
+                continue
+            try:
+                job(self, *args)
+            except Exception as err:  # W&B's trouble must never reach a trial
+                self._give_up(err)
+
+    def _give_up(self, err: Exception) -> None:
+        self.failed = True
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        log.warning(
+            "warning: W&B logging stopped (%s: %s); the trials go on and their metrics are in %s",
+            type(err).__name__, reason, self.settings.results_dir,
+        )
+        for run in self.runs.values():
+            try:
+                run.finish(exit_code=1)
+            except Exception:  # already broken: the warning above said so
+                pass
+        self.runs.clear()
+
+
+def writer_for(settings: WandbSettings) -> Writer:
+    """The writer of this tuning run, started on first use."""
+    if settings.results_dir not in _WRITERS:
+        _WRITERS[settings.results_dir] = Writer(settings)
+    return _WRITERS[settings.results_dir]
+
+
+@dataclass
+class _TrialLog:
+    """What the driver remembers of a trial's W&B run: last epoch logged, best and last metric."""
+
+    step: int = 0
+    best: float | None = None
+    last: float | None = None
+
+
+class WandbCallback(tune.Callback):
+    """Ray Tune callback: one W&B run per trial, written by the tuning run's Writer.
+
+    Example::
+
+        tune.RunConfig(callbacks=[WandbCallback(WandbSettings.from_spec(spec))])
+    """
+
+    def __init__(self, settings: WandbSettings) -> None:
+        self.settings = settings
+        self._trials: dict[str, _TrialLog] = {}
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if trial.trial_id in self._trials:  # started again after a pause or a retry
+            return
+        self._trials[trial.trial_id] = _TrialLog()
+        params = space_lib.active(list(self.settings.params), trial.config or {})
+        config = flatten(space_lib.apply(self.settings.base_config, params))
+        name = run_name(trial.trial_id, params, self.settings.params)
+        writer_for(self.settings).submit(_start_run, trial.trial_id, name, config)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if trial.trial_id not in self._trials:
+            self.on_trial_start(iteration, trials, trial)
+        record = self._trials[trial.trial_id]
+        step = int(result.get("epoch") or result.get("training_iteration") or record.step + 1)
+        if step <= record.step:  # replayed after a restore from an older checkpoint
+            return
+        metrics = {k: v for k, v in result.items() if k not in _RAY_KEYS and _is_number(v)}
+        value = metrics.get(self.settings.metric)
+        if value is not None:
+            better = max if self.settings.metric_mode == "max" else min
+            record.best = value if record.best is None else better(record.best, value)
+            record.last = value
+        record.step = step
+        writer_for(self.settings).submit(_log_epoch, trial.trial_id, metrics, step)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._finish(trial, error="")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._finish(trial, error=error_line(trial))
+
+    def _finish(self, trial: Any, error: str) -> None:
+        record = self._trials.get(trial.trial_id)
+        if record is None:  # never started: nothing in W&B to finish
+            return
+        if error:
+            status = DIVERGED if "FloatingPointError" in error else ERRORED
+        else:
+            status = COMPLETED if record.step >= self.settings.max_epochs else STOPPED
+        metric = self.settings.metric
+        summary = {
+            "trial_id": trial.trial_id,
+            "status": status,
+            "epochs": record.step,
+            f"best_{metric}": record.best,
+            f"last_{metric}": record.last,
+        }
+        if error:
+            summary["error"] = error
+        writer_for(self.settings).submit(_finish_run, trial.trial_id, summary, 1 if error else 0)
+
+
+def _start_run(writer: Writer, trial_id: str, name: str, config: dict[str, Any]) -> None:
+    settings = writer.settings
+    settings.results_dir.mkdir(parents=True, exist_ok=True)
+    writer.runs[trial_id] = wandb.init(**settings.init_args("trial", name, config, light=True))
+
+
+def _log_epoch(writer: Writer, trial_id: str, metrics: dict[str, Any], step: int) -> None:
+    if trial_id in writer.runs:
+        writer.runs[trial_id].log(metrics, step=step)
+
+
+def _finish_run(writer: Writer, trial_id: str, summary: dict[str, Any], exit_code: int) -> None:
+    run = writer.runs.pop(trial_id, None)
+    if run is not None:
+        run.summary.update(summary)
+        run.finish(exit_code=exit_code)
+
+
+def log_tuning_run(spec: RunSpec, trials: pd.DataFrame, summary: dict[str, Any]) -> None:
+    """Log the summary run, wait for W&B to finish, and say where offline runs are."""
+    if spec.logger.get("kind") != "wandb" or spec.logger["mode"] == "disabled":
+        return
+    settings = WandbSettings.from_spec(spec)
+    writer = _WRITERS.pop(settings.results_dir, None) or Writer(settings)
+    writer.submit(_summary_run, spec.config, trials.copy(), summary)
+    if not writer.close(wait=2 * settings.timeout):
+        log.warning(
+            "warning: W&B is still busy after %.0f s; it carries on in the background", 2 * settings.timeout
+        )
+    elif not writer.failed and settings.mode == "offline":
+        folder = settings.results_dir / "wandb"
+        print(f"W&B: offline runs in {folder}; upload them with: wandb sync {folder}")
+    elif not writer.failed and writer.summary_url:
+        print(f"W&B: {writer.summary_url} (the trials are in group {settings.group})")
+
+
+def _summary_run(
+    writer: Writer, config: dict[str, Any], trials: pd.DataFrame, summary: dict[str, Any]
+) -> None:
+    settings = writer.settings
+    _finish_open_runs(writer, trials)
+    name = f"{settings.group} summary"
+    run = wandb.init(**settings.init_args("summary", name, flatten(config), light=False))
+    writer.runs["summary"] = run
+    if settings.mode == "online":
+        writer.summary_url = run.url
+    run.log({"leaderboard": wandb.Table(dataframe=leaderboard_table(trials, settings))})
+    best = summary.get("best_trial") or {}
+    run.summary.update(
+        {
+            "num_trials": summary.get("num_trials"),
+            "status_counts": summary.get("status_counts"),
+            "wall_time_s": summary.get("wall_time_s"),
+            "best_trial": best.get("trial_id"),
+            f"best_{settings.metric}": best.get(settings.metric),
+        }
+    )
+    checkpoint = Path(best.get("checkpoint") or "")
+    if best.get("checkpoint") and checkpoint.is_dir():
+        artifact = wandb.Artifact(
+            artifact_name(settings.group),
+            type="model",
+            description=f"best checkpoint of {settings.group} by {settings.metric}",
+            metadata={
+                "trial_id": best["trial_id"],
+                settings.metric: best.get(settings.metric),
+                "params": best.get("params"),
+            },
+        )
+        # Referenced in place, not copied: the checkpoint stays in the results folder.
+        artifact.add_dir(str(checkpoint), policy="immutable")
+        run.log_artifact(artifact, aliases=["best"])
+    writer.runs.pop("summary")
+    run.finish()
+
+
+def _finish_open_runs(writer: Writer, trials: pd.DataFrame) -> None:
+    """Close the trial runs Ray Tune never reported as ended, with their trials.csv row."""
+    metric = writer.settings.metric
+    rows = trials.set_index("trial_id") if "trial_id" in trials else pd.DataFrame()
+    for trial_id in list(writer.runs):
+        run = writer.runs.pop(trial_id)
+        row = rows.loc[trial_id] if trial_id in rows.index else pd.Series(dtype=object)
+        status = row.get("status", "unfinished")
+        summary = {"trial_id": trial_id, "status": status, "epochs": row.get("epochs")}
+        summary |= {key: row.get(key) for key in (f"best_{metric}", f"last_{metric}")}
+        run.summary.update({key: None if _missing(value) else value for key, value in summary.items()})
+        run.finish(exit_code=0 if status in (COMPLETED, STOPPED) else 1)
+
+
+def leaderboard_table(trials: pd.DataFrame, settings: WandbSettings) -> pd.DataFrame:
+    """The trials, best first, with missing values as None so W&B types each column once."""
+    column = f"best_{settings.metric}"
+    if column in trials:
+        trials = trials.sort_values(column, ascending=settings.metric_mode == "min", na_position="last")
+    return trials.astype(object).where(trials.notna(), None).reset_index(drop=True)
+
+
+def run_name(trial_id: str, params: dict[str, Any], space: tuple[space_lib.Param, ...]) -> str:
+    """The trial id and its sampled values, short: ``a1b2c_00003 lr=0.0031 batch_size=64``."""
+    sampled = {p.name for p in space if p.type != space_lib.CONSTANT}
+    shown = [f"{name}={_short(value)}" for name, value in params.items() if name in sampled]
+    return " ".join([trial_id, *shown])
+
+
+def artifact_name(group: str) -> str:
+    """A valid W&B artifact name for the best model of a tuning run."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{group}-best")
+
+
+def error_line(trial: Any) -> str:
+    """The last line of a trial's latest error, as trials.csv shows it.
+
+    Ray writes the error next to the trial in the driver's staging folder first (error_file);
+    the copy in the results folder (get_error) may not have been synced yet.
+    """
+    local = Path(trial.error_file) if trial.error_file else None
+    error = local.read_text() if local and local.is_file() else trial.get_error()
+    lines = [line.strip() for line in str(error or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "error"
+
+
+def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one level of dotted keys: {"model": {"channels": 32}} -> model.channels."""
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            flat |= flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Number) and not isinstance(value, bool)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
