@@ -55,7 +55,11 @@ def make_scheduler(spec: RunSpec) -> TrialScheduler:
             "search.scheduler.reduction_factor", f"must be > 1, got {factor!r}", "set it to 2, 3 or 4"
         )
     if kind == "hyperband":
-        return HyperBandScheduler(max_t=spec.max_epochs, reduction_factor=factor)
+        # Ray's default (stop_last_trials=True) can leave a run waiting forever on a trial
+        # paused at the last rung of a finished bracket.
+        return HyperBandScheduler(
+            max_t=spec.max_epochs, reduction_factor=factor, stop_last_trials=False
+        )
     grace = options.get("grace_period", 1)
     if not isinstance(grace, int) or not 1 <= grace <= spec.max_epochs:
         raise ConfigError(

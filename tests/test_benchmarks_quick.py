@@ -1,0 +1,57 @@
+"""The benchmarks' own pieces: the test function, the budget arithmetic, one tuner run cut at its
+budget, and the two training loops throughput compares. Seconds, not the benchmarks themselves."""
+
+import itertools
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from benchmarks import curves, search_efficiency, throughput
+
+CONFIG = {
+    "lr": 3e-4, "weight_decay": 1e-5, "dropout": 0.1, "batch_size": 64,
+    "model": {"channels": 32, "levels": 3}, "seed": 0,
+}
+
+
+def test_curve_is_seeded_learns_with_epochs_and_stays_below_its_optimum():
+    assert curves.val_acc(CONFIG, 5) == curves.val_acc(CONFIG, 5)
+    assert curves.val_acc(CONFIG, 5) != curves.val_acc({**CONFIG, "seed": 1}, 5)
+    assert curves.val_acc(CONFIG, 1) < curves.val_acc(CONFIG, 10)
+    best = curves.optimum(10, resolution=11)
+    grid = [
+        curves.curve(curves.unit_cube(lr, 1e-4, 0.1, batch, channels, 3), 10)
+        for lr, batch, channels in itertools.product(*search_efficiency.GRID.values())
+    ]
+    assert curves.CHANCE < max(grid) < best <= curves.CEILING
+
+
+def test_best_after_a_budget_counts_epochs_in_the_order_they_were_reported():
+    events = pd.DataFrame({"time_s": [0.5, 1.0, 2.0, 4.0], "trial": [0, 1, 0, 1], "epoch": [1, 1, 2, 2],
+                           "val_acc": [0.3, 0.6, 0.5, 0.9]})
+    assert search_efficiency.best_after_epochs(events, 1) == 0.3
+    assert search_efficiency.best_after_epochs(events, 3) == 0.6
+    assert search_efficiency.best_after_epochs(events, 10) == 0.9  # fewer epochs run than the budget
+    assert search_efficiency.best_after_time(events, 2.0) == 0.6
+    assert math.isnan(search_efficiency.best_after_time(events, 0.1))
+    assert search_efficiency.to_reach(events, 0.9) == (4.0, 4.0)
+    assert search_efficiency.to_reach(events, 0.604) == (2.0, 1.0)  # within 0.5 pt
+    assert search_efficiency.to_reach(events, 0.95) == (math.inf, math.inf)
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("local_ray")
+def test_a_tuner_run_is_cut_when_it_has_trained_the_budget(tmp_path):
+    task = next(t for t in search_efficiency.tasks(quick=True) if t.name == "curve")
+    events, ending = search_efficiency.run_tuner(task, 0, "asha", 12, tmp_path)
+    assert ending == "budget" and len(events) == 12
+    assert events.time_s.is_monotonic_increasing and events.val_acc.between(0, 1).all()
+
+
+@pytest.mark.parametrize("loop", throughput.LOOPS)
+def test_both_throughput_loops_train_a_model_on_the_same_tensors(loop):
+    x, y = torch.randn(96, 6, 64), torch.randint(0, 6, (96,))
+    seconds = throughput.timed_epoch(loop, throughput.MODELS["cnn_tcn"], x, y, batch_size=32, seed=0)
+    assert 0 < seconds < 30
