@@ -8,22 +8,18 @@ The folder holds ``config.yaml`` (the resolved config), ``trials.csv`` (one row 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from omegaconf import OmegaConf
 from ray import tune
-from ray.tune.result import AUTO_RESULT_KEYS
 
 from tuner import space as space_lib
 from tuner.run import FINISHED_STATES, Outcome, read_nodes
 from tuner.spec import RunSpec
+from tuner.trials import RAY_KEYS, UNFINISHED, ended_status, is_missing, last_line
 
-COMPLETED, STOPPED, ERRORED, DIVERGED = "completed", "early_stopped", "errored", "diverged"
-UNFINISHED = "unfinished"
-_RAY_KEYS = set(AUTO_RESULT_KEYS) | {"done", "should_checkpoint", "experiment_tag", "trial_id"}
 
 
 def write_results(
@@ -66,7 +62,7 @@ def collect_trials(spec: RunSpec, outcome: Outcome) -> tuple[pd.DataFrame, pd.Da
     for result in outcome.grid:
         trial_id = Path(result.path).name
         frame = _epochs(_progress(result))
-        metrics = [c for c in frame.columns if c not in _RAY_KEYS and not c.startswith("config/")]
+        metrics = [c for c in frame.columns if c not in RAY_KEYS and not c.startswith("config/")]
         params = space_lib.active(spec.params, result.config or {})
         history = frame[metrics].copy()
         history.insert(0, "trial_id", trial_id)
@@ -109,11 +105,9 @@ def _epochs(frame: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _status(state: str | None, error: BaseException | None, epochs: int, max_epochs: int) -> str:
-    if error is not None:
-        return DIVERGED if "FloatingPointError" in str(error) else ERRORED
-    if state not in FINISHED_STATES:
+    if error is None and state not in FINISHED_STATES:
         return UNFINISHED
-    return COMPLETED if epochs >= max_epochs else STOPPED
+    return ended_status(_error_line(error), epochs, max_epochs)
 
 
 def _best(frame: pd.DataFrame, metric: str, mode: str) -> float | None:
@@ -126,8 +120,7 @@ def _error_line(error: BaseException | None) -> str:
     """The last line of a trial's error: the exception message, not Ray's wrapping."""
     if error is None:
         return ""
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__
+    return last_line(str(error)) or type(error).__name__
 
 
 def _best_checkpoint(result: tune.Result, spec: RunSpec) -> str:
@@ -150,17 +143,13 @@ def best_trial(spec: RunSpec, trials: pd.DataFrame) -> dict[str, Any] | None:
 def best_config(spec: RunSpec, best: dict[str, Any]) -> dict[str, Any]:
     """The resolved config with the best trial's parameters as a constant space: one trial."""
     config = dict(spec.config)
-    values = {name: _plain(best[name]) for name in _param_columns(spec) if not _missing(best[name])}
+    values = {name: _plain(best[name]) for name in _param_columns(spec) if not is_missing(best[name])}
     constants = {p.name: p.args["value"] for p in spec.params if p.type == space_lib.CONSTANT}
     config["space"] = constants | values
     config["num_samples"] = 1
     config["name"] = f"{spec.name}-best"
     config["search"] = {"name": "fifo", "searcher": "basic", "scheduler": {"type": "fifo"}}
     return config
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _plain(value: Any) -> Any:
@@ -174,7 +163,7 @@ def _best_summary(spec: RunSpec, best: dict[str, Any] | None) -> dict[str, Any] 
     return {
         "trial_id": best["trial_id"],
         spec.metric: best[f"best_{spec.metric}"],
-        "params": {n: _plain(best[n]) for n in _param_columns(spec) if not _missing(best[n])},
+        "params": {n: _plain(best[n]) for n in _param_columns(spec) if not is_missing(best[n])},
         "epochs": int(best["epochs"]),
         "checkpoint": best["checkpoint"],
     }
@@ -194,7 +183,7 @@ def leaderboard(spec: RunSpec, trials: pd.DataFrame, top: int = 10) -> str:
 
 
 def _short(value: Any) -> str:
-    if _missing(value):
+    if is_missing(value):
         return "-"
     if isinstance(value, float):
         return f"{value:.3g}"

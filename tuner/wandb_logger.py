@@ -43,10 +43,10 @@ from urllib.parse import urlparse
 import pandas as pd
 import wandb
 from ray import tune
-from ray.tune.result import AUTO_RESULT_KEYS
 
 from tuner import space as space_lib
 from tuner.errors import ConfigError
+from tuner.trials import COMPLETED, RAY_KEYS, STOPPED, ended_status, is_missing, last_line
 
 if TYPE_CHECKING:  # spec.py imports this module to resolve the mode
     from tuner.spec import RunSpec
@@ -54,9 +54,6 @@ if TYPE_CHECKING:  # spec.py imports this module to resolve the mode
 log = logging.getLogger(__name__)
 
 MODES = ("auto", "online", "offline", "disabled")
-# The statuses trials.csv gives; a trial's W&B run gets the same one.
-COMPLETED, STOPPED, ERRORED, DIVERGED = "completed", "early_stopped", "errored", "diverged"
-_RAY_KEYS = set(AUTO_RESULT_KEYS) | {"done", "should_checkpoint", "experiment_tag", "trial_id"}
 # WANDB_MODE's values, as logger.mode=auto reads them.
 _ENV_MODES = {
     "online": "online", "run": "online", "offline": "offline", "dryrun": "offline", "disabled": "disabled",
@@ -264,7 +261,7 @@ class WandbCallback(tune.Callback):
         step = int(result.get("epoch") or result.get("training_iteration") or record.step + 1)
         if step <= record.step:  # replayed after a restore from an older checkpoint
             return
-        metrics = {k: v for k, v in result.items() if k not in _RAY_KEYS and _is_number(v)}
+        metrics = {k: v for k, v in result.items() if k not in RAY_KEYS and _is_number(v)}
         value = metrics.get(self.settings.metric)
         if value is not None:
             better = max if self.settings.metric_mode == "max" else min
@@ -283,10 +280,7 @@ class WandbCallback(tune.Callback):
         record = self._trials.get(trial.trial_id)
         if record is None:  # never started: nothing in W&B to finish
             return
-        if error:
-            status = DIVERGED if "FloatingPointError" in error else ERRORED
-        else:
-            status = COMPLETED if record.step >= self.settings.max_epochs else STOPPED
+        status = ended_status(error, record.step, self.settings.max_epochs)
         metric = self.settings.metric
         summary = {
             "trial_id": trial.trial_id,
@@ -386,7 +380,7 @@ def _finish_open_runs(writer: Writer, trials: pd.DataFrame) -> None:
         status = row.get("status", "unfinished")
         summary = {"trial_id": trial_id, "status": status, "epochs": row.get("epochs")}
         summary |= {key: row.get(key) for key in (f"best_{metric}", f"last_{metric}")}
-        run.summary.update({key: None if _missing(value) else value for key, value in summary.items()})
+        run.summary.update({key: None if is_missing(value) else value for key, value in summary.items()})
         run.finish(exit_code=0 if status in (COMPLETED, STOPPED) else 1)
 
 
@@ -418,8 +412,7 @@ def error_line(trial: Any) -> str:
     """
     local = Path(trial.error_file) if trial.error_file else None
     error = local.read_text() if local and local.is_file() else trial.get_error()
-    lines = [line.strip() for line in str(error or "").strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "error"
+    return last_line(str(error or "")) or "error"
 
 
 def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -431,10 +424,6 @@ def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
 
 
 def _is_number(value: Any) -> bool:
