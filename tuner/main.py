@@ -36,8 +36,7 @@ def tune_from_config(cfg: DictConfig, results_dir: Path | None = None) -> dict[s
     cfg = apply_sweep_file(cfg)
     results_dir = results_dir or new_results_dir(cfg)
     spec = build_spec(cfg, results_dir)
-    make_scheduler(spec)  # built once here to check their settings before anything starts
-    make_searcher(spec)
+    searcher, scheduler = make_searcher(spec), make_scheduler(spec)  # their checks run here
     data = build_data(spec.data)
     connect(spec.cluster)
     check_resources(spec)
@@ -45,7 +44,7 @@ def tune_from_config(cfg: DictConfig, results_dir: Path | None = None) -> dict[s
         results_dir.mkdir(parents=True)
         OmegaConf.save(OmegaConf.create(spec.config), results_dir / "config.yaml")
     started = time.monotonic()
-    outcome = run(spec, data, resume=bool(resume))
+    outcome = run(spec, data, searcher, scheduler, resume=bool(resume))
     trials, history = collect_trials(spec, outcome)
     summary = write_results(spec, trials, history, time.monotonic() - started, outcome.interrupted)
     log_tuning_run(spec, trials, summary)

@@ -16,7 +16,6 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from tuner import space as space_lib
 from tuner.errors import ConfigError
-from tuner.search import make_scheduler, make_searcher
 from tuner.spec import RunSpec
 from tuner.wandb_logger import trial_callbacks
 
@@ -35,13 +34,14 @@ class Outcome:
     interrupted: bool
 
 
-def run(spec: RunSpec, data: Any, resume: bool = False) -> Outcome:
+def run(
+    spec: RunSpec, data: Any, searcher: Any, scheduler: Any, resume: bool = False
+) -> Outcome:
     """Run the search (or resume it from its results folder); trial errors are recorded.
 
-    The caller has connected to Ray (connect) and checked resources (check_resources).
+    The caller has built the searcher and scheduler (tuner.search), connected to Ray
+    (connect) and checked resources (check_resources); a resumed run uses its saved ones.
     """
-    searcher = make_searcher(spec)
-    scheduler = make_scheduler(spec)
     # Keeping one checkpoint per trial makes Ray snapshot its state on each save, by design.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Ray's TensorBoard logger costs an import and a write per result; CSV and JSON stay.
