@@ -43,10 +43,10 @@ def tune_from_config(cfg: DictConfig, results_dir: Path | None = None) -> dict[s
     if not resume:  # valid and ready: now the results folder starts
         results_dir.mkdir(parents=True)
         OmegaConf.save(OmegaConf.create(spec.config), results_dir / "config.yaml")
-    started = time.monotonic()
+    started, clock = datetime.now(), time.monotonic()
     outcome = run(spec, data, searcher, scheduler, resume=bool(resume))
     trials, history = collect_trials(spec, outcome)
-    summary = write_results(spec, trials, history, time.monotonic() - started, outcome.interrupted)
+    summary = write_results(spec, trials, history, time.monotonic() - clock, outcome.interrupted, started)
     log_tuning_run(spec, trials, summary)
     print(f"\nLeaderboard ({spec.metric}, {spec.mode}):\n{leaderboard(spec, trials)}")
     print(f"\nstatus: {summary['status_counts']}  wall time: {summary['wall_time_s']} s")

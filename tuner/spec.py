@@ -43,6 +43,7 @@ class RunSpec:
     max_concurrent: int | None
     metric: str
     mode: str
+    objectives: list[dict[str, str]]  # [{"metric", "mode"}]: the metric first, then any trade-offs
     num_samples: int
     expected_trials: int
     max_epochs: int
@@ -111,6 +112,7 @@ def build_spec(cfg: DictConfig, results_dir: Path) -> RunSpec:
         max_concurrent=search.get("max_concurrent"),
         metric=config["metric"],
         mode=config["mode"],
+        objectives=[{"metric": config["metric"], "mode": config["mode"]}],
         num_samples=1 if searcher == "grid" else config["num_samples"],
         expected_trials=space_lib.trial_count(params, searcher, config["num_samples"]),
         max_epochs=config["max_epochs"],

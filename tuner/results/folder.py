@@ -8,6 +8,7 @@ The folder holds ``config.yaml`` (the resolved config), ``trials.csv`` (one row 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ def write_results(
     history: pd.DataFrame,
     wall_time_s: float,
     interrupted: bool = False,
+    started: datetime | None = None,
 ) -> dict[str, Any]:
     """Write every results file and return the summary."""
     folder = spec.results_dir
@@ -39,8 +41,12 @@ def write_results(
         OmegaConf.save(OmegaConf.create(best_config(spec, best)), folder / "best_config.yaml")
     summary = {
         "name": spec.name,
+        "started": (started or datetime.now()).isoformat(timespec="seconds"),
+        "search": spec.config["search"]["name"],
+        "scheduler": spec.scheduler["type"],
         "metric": spec.metric,
         "mode": spec.mode,
+        "objectives": spec.objectives,
         "num_trials": len(trials),
         "status_counts": trials["status"].value_counts().to_dict() if len(trials) else {},
         "interrupted": interrupted,
