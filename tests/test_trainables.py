@@ -229,11 +229,11 @@ def test_a_restored_checkpoint_continues_exactly_like_the_original(
     model, optimizer, scheduler = setup()
     for epoch in (1, 2):
         run_epoch(model, optimizer, scheduler, seed=epoch)
-    save_checkpoint(tmp_path, model, optimizer, scheduler, epoch=2)
+    save_checkpoint(tmp_path, model, optimizer, scheduler, epoch=2, train_time_s=1.5)
 
     torch.manual_seed(99)
     restored, restored_optimizer, restored_scheduler = setup()
-    assert load_checkpoint(tmp_path, restored, restored_optimizer, restored_scheduler) == 2
+    assert load_checkpoint(tmp_path, restored, restored_optimizer, restored_scheduler) == (2, 1.5)
     for a, b in zip(model.state_dict().values(), restored.state_dict().values()):
         assert torch.equal(a, b)
     assert restored_optimizer.param_groups[0]["lr"] == optimizer.param_groups[0]["lr"]

@@ -18,7 +18,10 @@ from torch import Tensor, nn
 from trainables.data import Dataset
 from trainables.models import build_model
 
-METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_f1", "epoch_time")
+METRICS = (
+    "train_loss", "train_acc", "val_loss", "val_acc", "val_f1", "epoch_time",
+    "num_params", "latency_ms", "train_time_s",  # costs a multi-objective search can trade off
+)
 CHECKPOINT_FILE = "checkpoint.pt"
 
 Scheduler = torch.optim.lr_scheduler.LRScheduler | None  # None for lr_schedule "none"
@@ -41,11 +44,12 @@ def train(config: dict, data: Dataset) -> None:
     x_train, y_train = as_tensor(data.x_train, device), as_tensor(data.y_train, device)
     x_val, y_val = as_tensor(data.x_val, device), as_tensor(data.y_val, device)
 
-    finished = 0
+    num_params = sum(p.numel() for p in model.parameters())
+    finished, train_time_s = 0, 0.0
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
-            finished = load_checkpoint(directory, model, optimizer, scheduler, scaler)
+            finished, train_time_s = load_checkpoint(directory, model, optimizer, scheduler, scaler)
         set_lr_and_weight_decay(optimizer, scheduler, config["lr"], config["weight_decay"])
 
     for epoch in range(finished + 1, config["max_epochs"] + 1):
@@ -70,6 +74,8 @@ def train(config: dict, data: Dataset) -> None:
             raise FloatingPointError(f"diverged at epoch {epoch}: train_loss={train_loss}")
         val_loss, val_acc, val_f1 = evaluate(model, x_val, y_val, config["batch_size"], device)
         step_scheduler(scheduler, val_loss)
+        epoch_time = time.perf_counter() - start
+        train_time_s += epoch_time
         metrics = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -77,12 +83,15 @@ def train(config: dict, data: Dataset) -> None:
             "val_loss": val_loss,
             "val_acc": val_acc,
             "val_f1": val_f1,
-            "epoch_time": time.perf_counter() - start,
+            "epoch_time": epoch_time,
             "lr": lr,
+            "num_params": num_params,
+            "latency_ms": window_latency_ms(model, x_val[:1]),
+            "train_time_s": train_time_s,
         }
         if epoch % config["checkpoint_every"] == 0 or epoch == config["max_epochs"]:
             with tempfile.TemporaryDirectory() as directory:
-                save_checkpoint(directory, model, optimizer, scheduler, epoch, scaler)
+                save_checkpoint(directory, model, optimizer, scheduler, epoch, scaler, train_time_s)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
         else:
             tune.report(metrics)
@@ -143,6 +152,21 @@ def evaluate(
     predictions = logits.argmax(dim=1)
     accuracy = (predictions == y).float().mean().item()
     return loss, accuracy, macro_f1(predictions, y, num_classes=logits.shape[1])
+
+
+@torch.no_grad()
+def window_latency_ms(model: nn.Module, window: Tensor, repeats: int = 20) -> float:
+    """Median milliseconds the model takes to classify one window: the cost of deploying it."""
+    model.eval()
+    model(window)  # warm-up: first-call allocations are not the model's cost
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model(window)
+        if window.device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000)
 
 
 def macro_f1(predictions: Tensor, targets: Tensor, num_classes: int) -> float:
@@ -217,10 +241,12 @@ def save_checkpoint(
     scheduler: Scheduler,
     epoch: int,
     scaler: torch.amp.GradScaler | None = None,
+    train_time_s: float = 0.0,
 ) -> None:
     """Write everything needed to continue training after `epoch` to `directory`/checkpoint.pt."""
     state = {
         "epoch": epoch,
+        "train_time_s": train_time_s,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
@@ -235,8 +261,9 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: Scheduler,
     scaler: torch.amp.GradScaler | None = None,
-) -> int:
-    """Restore what `save_checkpoint` wrote into the given objects; returns the finished epoch."""
+) -> tuple[int, float]:
+    """Restore what `save_checkpoint` wrote into the given objects; returns the finished epoch
+    and the training time spent up to it."""
     state = torch.load(os.path.join(directory, CHECKPOINT_FILE), map_location="cpu")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
@@ -244,7 +271,7 @@ def load_checkpoint(
         scheduler.load_state_dict(state["scheduler"])
     if scaler is not None and state["scaler"] is not None:
         scaler.load_state_dict(state["scaler"])
-    return state["epoch"]
+    return state["epoch"], state["train_time_s"]
 
 
 def resolve_device(device: str) -> torch.device:

@@ -12,11 +12,12 @@ from typing import Any, Callable
 import hydra
 import ray
 from ray import tune
+from ray.train._internal.session import get_session
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from tuner import space as space_lib
 from tuner.errors import ConfigError
-from tuner.spec import RunSpec
+from tuner.spec import SCORE, RunSpec
 from tuner.wandb_logger import trial_callbacks
 
 log = logging.getLogger(__name__)
@@ -196,9 +197,11 @@ def connect(cluster: dict[str, Any]) -> None:
 
 
 def trial_function(spec: RunSpec) -> Callable[[dict[str, Any], Any], None]:
-    """Wrap the trainable: drop inactive conditional parameters, nest dotted names."""
+    """Wrap the trainable: drop inactive conditional parameters, nest dotted names, and add the
+    weighted score to each report when the run ranks by one."""
+    score = functools.partial(weighted_score, spec.objectives, spec.weights) if spec.weights else None
     return functools.update_wrapper(
-        functools.partial(_run_trial, spec.trainable, spec.base_config, spec.params),
+        functools.partial(_run_trial, spec.trainable, spec.base_config, spec.params, score),
         spec.trainable,
     )
 
@@ -207,7 +210,32 @@ def _run_trial(
     trainable: Callable[[dict[str, Any], Any], None],
     base_config: dict[str, Any],
     params: list[space_lib.Param],
+    score: Callable[[dict[str, Any]], float] | None,
     config: dict[str, Any],
     data: Any,
 ) -> None:
-    trainable(space_lib.apply(base_config, space_lib.active(params, config)), data)
+    trial_config = space_lib.apply(base_config, space_lib.active(params, config))
+    if score is None:
+        trainable(trial_config, data)
+        return
+    # Every report of the trainable (ray.tune.report) reaches this trial's session object:
+    # scoring there leaves the trainable unchanged.
+    session = get_session()
+    report = session.report
+    session.report = lambda metrics, checkpoint=None: report(
+        {**metrics, SCORE: score(metrics)}, checkpoint=checkpoint
+    )
+    try:
+        trainable(trial_config, data)
+    finally:
+        session.report = report
+
+
+def weighted_score(
+    objectives: list[dict[str, str]], weights: dict[str, float], metrics: dict[str, Any]
+) -> float:
+    """Sum of weight x value, minimised objectives subtracted: higher is better."""
+    return sum(
+        weights[o["metric"]] * float(metrics[o["metric"]]) * (1 if o["mode"] == "max" else -1)
+        for o in objectives
+    )

@@ -23,7 +23,7 @@ SCHEDULER_OPTIONS = {
 
 
 def make_searcher(spec: RunSpec) -> Searcher | BasicVariantGenerator:
-    """Random/basic/grid sampling through Ray's variant generator, or Optuna TPE."""
+    """Random/basic/grid sampling through Ray's variant generator, Optuna TPE or NSGA-II."""
     limit = spec.max_concurrent
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise ConfigError(
@@ -31,12 +31,23 @@ def make_searcher(spec: RunSpec) -> Searcher | BasicVariantGenerator:
         )
     if spec.optuna_space is None:
         return BasicVariantGenerator(max_concurrent=limit or 0, random_state=spec.seed)
-    sampler = optuna.samplers.TPESampler(seed=spec.seed)
+    if spec.searcher == "nsga2":
+        sampler = optuna.samplers.NSGAIISampler(seed=spec.seed, population_size=population_size(spec))
+        metric, mode = [o["metric"] for o in spec.objectives], [o["mode"] for o in spec.objectives]
+    else:
+        sampler = optuna.samplers.TPESampler(seed=spec.seed)
+        metric, mode = spec.metric, spec.mode
     # A define-by-run space is fixed at construction, so Optuna must learn metric and mode here.
-    searcher = OptunaSearch(
-        space=spec.optuna_space, metric=spec.metric, mode=spec.mode, sampler=sampler
-    )
+    searcher = OptunaSearch(space=spec.optuna_space, metric=metric, mode=mode, sampler=sampler)
     return ConcurrencyLimiter(searcher, max_concurrent=limit) if limit else searcher
+
+
+def population_size(spec: RunSpec) -> int:
+    """NSGA-II's generation size: the trials it samples before it starts to select."""
+    size = spec.config["search"].get("population_size", 8)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 2:
+        raise ConfigError("search.population_size", f"must be an integer >= 2, got {size!r}", "set it to about num_samples / 4")
+    return size
 
 
 def make_scheduler(spec: RunSpec) -> TrialScheduler:

@@ -40,7 +40,8 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "grid": ("values",),
 }
 CONSTANT = "constant"
-SEARCHERS = ("basic", "random", "grid", "optuna")
+SEARCHERS = ("basic", "random", "grid", "optuna", "nsga2")
+OPTUNA_SEARCHERS = ("optuna", "nsga2")  # searchers that sample through an Optuna study
 _CONTINUOUS = ("uniform", "loguniform", "quniform", "qloguniform", "randint", "qrandint", "normal")
 _INTEGER = ("randint", "qrandint")
 

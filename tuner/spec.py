@@ -20,6 +20,7 @@ from tuner import wandb_logger
 from tuner.errors import ConfigError
 
 SCHEDULERS = ("fifo", "asha", "hyperband")
+SCORE = "weighted_score"  # the metric a weighted multi-objective run reports and ranks by
 LOGGER_KEYS = {
     "none": ("kind",),
     "wandb": ("kind", "mode", "project", "entity", "tags", "notes", "timeout"),
@@ -44,6 +45,7 @@ class RunSpec:
     metric: str
     mode: str
     objectives: list[dict[str, str]]  # [{"metric", "mode"}]: the metric first, then any trade-offs
+    weights: dict[str, float] | None  # objectives -> weights: the run ranks by SCORE instead
     num_samples: int
     expected_trials: int
     max_epochs: int
@@ -74,16 +76,6 @@ def build_spec(cfg: DictConfig, results_dir: Path) -> RunSpec:
     if trial["gpus"] < 0:
         raise ConfigError("trial.gpus", f"must be >= 0, got {trial['gpus']}", "set trial.gpus=0 or a fraction like 0.25")
 
-    trainable, module = import_trainable(config["trainable"])
-    reported = getattr(module, "METRICS", None)
-    if reported is not None and config["metric"] not in reported:
-        raise ConfigError(
-            "metric",
-            f"'{config['metric']}' is never reported by {config['trainable']}",
-            f"use one of: {', '.join(reported)}",
-        )
-    _check_target(config["data"], "data._target_")
-
     search = config["search"]
     searcher = search["searcher"]
     if searcher not in space_lib.SEARCHERS:
@@ -91,11 +83,25 @@ def build_spec(cfg: DictConfig, results_dir: Path) -> RunSpec:
     scheduler = dict(search["scheduler"])
     if scheduler.get("type") not in SCHEDULERS:
         raise ConfigError("search.scheduler.type", f"unknown scheduler {scheduler.get('type')!r}", f"use one of: {', '.join(SCHEDULERS)}")
+    objectives = check_objectives(config, searcher, scheduler["type"])
+    weights = check_weights(config.get("weights"), objectives, searcher)
+
+    trainable, module = import_trainable(config["trainable"])
+    reported = getattr(module, "METRICS", None)
+    for objective in objectives:
+        key = "metric" if objective is objectives[0] else f"objectives.{objective['metric']}"
+        if reported is not None and objective["metric"] not in reported:
+            raise ConfigError(
+                key,
+                f"'{objective['metric']}' is never reported by {config['trainable']}",
+                f"use one of: {', '.join(reported)}",
+            )
+    _check_target(config["data"], "data._target_")
 
     base_config = trial_base_config(config)
     params = space_lib.parse_space(config["space"] or {})
     _check_names(params, base_config)
-    optuna_space = space_lib.to_optuna(params) if searcher == "optuna" else None
+    optuna_space = space_lib.to_optuna(params) if searcher in space_lib.OPTUNA_SEARCHERS else None
     param_space = {} if optuna_space else space_lib.to_ray(params, searcher)
 
     return RunSpec(
@@ -110,9 +116,10 @@ def build_spec(cfg: DictConfig, results_dir: Path) -> RunSpec:
         searcher=searcher,
         scheduler=scheduler,
         max_concurrent=search.get("max_concurrent"),
-        metric=config["metric"],
-        mode=config["mode"],
-        objectives=[{"metric": config["metric"], "mode": config["mode"]}],
+        metric=SCORE if weights else config["metric"],
+        mode="max" if weights else config["mode"],
+        objectives=objectives,
+        weights=weights,
         num_samples=1 if searcher == "grid" else config["num_samples"],
         expected_trials=space_lib.trial_count(params, searcher, config["num_samples"]),
         max_epochs=config["max_epochs"],
@@ -124,6 +131,48 @@ def build_spec(cfg: DictConfig, results_dir: Path) -> RunSpec:
         logger=check_logger(config["logger"]),
         config=config,
     )
+
+
+def check_objectives(config: dict[str, Any], searcher: str, scheduler: str) -> list[dict[str, str]]:
+    """``metric`` and ``objectives`` as one list of {metric, mode}; NSGA-II needs several."""
+    extra = config.get("objectives") or {}
+    if not isinstance(extra, dict):
+        raise ConfigError("objectives", f"must map metrics to min or max, got {extra!r}", "set objectives={num_params:min}")
+    objectives = [{"metric": config["metric"], "mode": config["mode"]}]
+    for metric, mode in extra.items():
+        if mode not in ("min", "max"):
+            raise ConfigError(f"objectives.{metric}", f"must be min or max, got {mode!r}", f"set objectives.{metric}=min")
+        if metric == config["metric"]:
+            raise ConfigError(f"objectives.{metric}", "is already the run's metric", "list only the other metrics")
+        objectives.append({"metric": metric, "mode": mode})
+    if searcher == "nsga2" and len(objectives) < 2:
+        raise ConfigError("objectives", "search=nsga2 needs a metric to trade off against the run's metric", "set objectives={num_params:min} or objectives={latency_ms:min}")
+    if searcher == "nsga2" and scheduler != "fifo":
+        raise ConfigError("search.scheduler.type", f"{scheduler} stops trials by one metric; NSGA-II weighs several", "use search.scheduler.type=fifo")
+    return objectives
+
+
+def check_weights(
+    weights: Any, objectives: list[dict[str, str]], searcher: str
+) -> dict[str, float] | None:
+    """The weights of a weighted score; a one-metric search with several objectives needs them."""
+    names = [o["metric"] for o in objectives]
+    if weights is None:
+        if len(objectives) > 1 and searcher != "nsga2":
+            raise ConfigError(
+                "weights",
+                f"search.searcher={searcher} optimises one metric, but objectives are {', '.join(names)}",
+                f"set weights={{{names[0]}:1,{names[1]}:0.001}} for a weighted score, or use search=nsga2",
+            )
+        return None
+    if searcher == "nsga2":
+        raise ConfigError("weights", "search=nsga2 searches the Pareto front itself", "drop weights")
+    if not isinstance(weights, dict) or sorted(weights) != sorted(names):
+        raise ConfigError("weights", f"needs one weight for each of {', '.join(names)}, got {weights!r}", "give each objective a weight")
+    for metric, weight in weights.items():
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight <= 0:
+            raise ConfigError(f"weights.{metric}", f"must be a positive number, got {weight!r}", "the mode (min or max) sets the sign; the weight sets the scale")
+    return {metric: float(weight) for metric, weight in weights.items()}
 
 
 def check_logger(logger: dict[str, Any]) -> dict[str, Any]:

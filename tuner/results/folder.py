@@ -2,7 +2,8 @@
 
 The folder holds ``config.yaml`` (the resolved config), ``trials.csv`` (one row per trial),
 ``history.csv`` (every reported epoch of every trial), ``best_config.yaml`` (retrain it with
-``python -m tuner.train``) and ``summary.json``, beside Ray Tune's own trial folders.
+``python -m tuner.train``), ``summary.json`` and, with several objectives, ``pareto.csv`` (the
+non-dominated trials), beside Ray Tune's own trial folders.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from omegaconf import OmegaConf
 from ray import tune
 
 from tuner import space as space_lib
+from tuner.results.pareto import pareto_front
 from tuner.run import FINISHED_STATES, Outcome, read_nodes
 from tuner.spec import RunSpec
 from tuner.trials import RAY_KEYS, UNFINISHED, ended_status, is_missing, last_line
@@ -36,6 +38,8 @@ def write_results(
     folder.mkdir(parents=True, exist_ok=True)
     trials.to_csv(folder / "trials.csv", index=False)
     history.to_csv(folder / "history.csv", index=False)
+    if len(spec.objectives) > 1:
+        pareto_front(trials, spec.objectives).to_csv(folder / "pareto.csv", index=False)
     best = best_trial(spec, trials)
     if best is not None:
         OmegaConf.save(OmegaConf.create(best_config(spec, best)), folder / "best_config.yaml")
@@ -47,6 +51,7 @@ def write_results(
         "metric": spec.metric,
         "mode": spec.mode,
         "objectives": spec.objectives,
+        "weights": spec.weights,
         "num_trials": len(trials),
         "status_counts": trials["status"].value_counts().to_dict() if len(trials) else {},
         "interrupted": interrupted,
