@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from datetime import datetime
@@ -9,9 +10,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import hydra
+import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from ray import tune
 
+from tuner import stages
 from tuner.errors import ConfigError
 from tuner.results import collect_trials, leaderboard, write_results
 from tuner.run import build_data, check_resources, connect, run
@@ -21,11 +24,11 @@ from tuner.sweep import apply_sweep_file
 from tuner.wandb_logger import log_tuning_run
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-GROUPS = ("search", "model", "data", "logger", "cluster")
+GROUPS = ("search", "model", "data", "logger", "cluster", "stages")
 
 
 def tune_from_config(cfg: DictConfig, results_dir: Path | None = None) -> dict[str, Any]:
-    """config -> spec -> Ray Tune run -> results folder; returns the summary.
+    """config -> spec -> Ray Tune run(s) -> results folder; returns the summary.
 
     With ``resume=<results folder>`` the run saved there continues instead: its own config,
     finished trials kept, unfinished ones continued from their checkpoints.
@@ -35,32 +38,97 @@ def tune_from_config(cfg: DictConfig, results_dir: Path | None = None) -> dict[s
         results_dir, cfg = saved_run(Path(str(resume)))
     cfg = apply_sweep_file(cfg)
     results_dir = results_dir or new_results_dir(cfg)
+    if stages.check_stages(cfg) == "screen_then_train":
+        summary = tune_two_stages(cfg, results_dir, bool(resume))
+    else:
+        summary = tune_stage(cfg, results_dir, bool(resume), create=not resume)
+    if summary["interrupted"]:
+        print(f"interrupted: resume with  python -m tuner resume={results_dir}")
+    return summary
+
+
+def tune_stage(
+    cfg: DictConfig,
+    results_dir: Path,
+    resume: bool,
+    create: bool,
+    candidates: list | None = None,
+    data: Any = None,
+) -> dict[str, Any]:
+    """One search into one results folder; a two-stage run gives its data, and its candidates
+    to stage two."""
     spec = build_spec(cfg, results_dir)
+    if candidates is not None:
+        spec = stages.train_spec(spec, candidates, stages.seeds(cfg))
     searcher, scheduler = make_searcher(spec), make_scheduler(spec)  # their checks run here
-    data = build_data(spec.data)
+    data = build_data(spec.data) if data is None else data
     connect(spec.cluster)
     check_resources(spec)
-    if not resume:  # valid and ready: now the results folder starts
+    if create:  # valid and ready: now the results folder starts
         results_dir.mkdir(parents=True)
         OmegaConf.save(OmegaConf.create(spec.config), results_dir / "config.yaml")
     started, clock = datetime.now(), time.monotonic()
-    outcome = run(spec, data, searcher, scheduler, resume=bool(resume))
+    outcome = run(spec, data, searcher, scheduler, resume=resume)
     trials, history = collect_trials(spec, outcome)
     summary = write_results(spec, trials, history, time.monotonic() - clock, outcome.interrupted, started)
     log_tuning_run(spec, trials, summary)
-    print(f"\nLeaderboard ({spec.metric}, {spec.mode}):\n{leaderboard(spec, trials)}")
+    print(f"\nLeaderboard of {spec.name} ({spec.metric}, {spec.mode}):\n{leaderboard(spec, trials)}")
     print(f"\nstatus: {summary['status_counts']}  wall time: {summary['wall_time_s']} s")
     print(f"results: {results_dir}")
-    if outcome.interrupted:
-        print(f"interrupted: resume with  python -m tuner resume={results_dir}")
     return summary
+
+
+def tune_two_stages(cfg: DictConfig, results_dir: Path, resume: bool) -> dict[str, Any]:
+    """stages=screen_then_train: screen/ with the short budget, then train/ with the top-k
+    configs and several seeds each; the ranking and the winner at the top of the folder."""
+    screen_cfg, train_cfg = stages.screen_config(cfg), stages.train_config(cfg)
+    screen_dir, train_dir = results_dir / stages.SCREEN, results_dir / stages.TRAIN
+    screen_spec, train_spec = build_spec(screen_cfg, screen_dir), build_spec(train_cfg, train_dir)
+    make_searcher(screen_spec), make_scheduler(screen_spec)  # every check before the folder starts
+    data = build_data(screen_spec.data)
+    connect(screen_spec.cluster)
+    check_resources(screen_spec)
+    if not resume:
+        results_dir.mkdir(parents=True)
+        OmegaConf.save(cfg, results_dir / "config.yaml", resolve=True)
+    clock = time.monotonic()
+    summaries = {stages.SCREEN: _stage(screen_cfg, screen_dir, data)}
+    ranking = train_trials = None
+    if not summaries[stages.SCREEN]["interrupted"]:
+        screen_trials = pd.read_csv(screen_dir / "trials.csv")
+        top = stages.top_candidates(screen_spec, screen_trials, cfg.stages.top_k)
+        candidates = stages.candidate_values(top, screen_spec)
+        print(f"\nstage two: the top {len(candidates)} configs x {cfg.stages.seeds} seeds, {cfg.max_epochs} epochs each")
+        summaries[stages.TRAIN] = _stage(train_cfg, train_dir, data, candidates)
+        train_trials = stages.label_candidates(train_dir)
+        ranking = stages.rank(screen_spec, top, train_trials)
+        shown = ranking.drop(columns=["candidate"]).to_string(index=False, float_format=lambda v: f"{v:.4g}")
+        print(f"\nRanking of stage two (mean and std over seeds of best {screen_spec.metric}):\n{shown}")
+    summary = stages.write_top(
+        results_dir, cfg.name, train_spec, summaries, ranking, train_trials,
+        time.monotonic() - clock,
+    )
+    print(f"results: {results_dir}")
+    return summary
+
+
+def _stage(cfg: DictConfig, results_dir: Path, data: Any, candidates: list | None = None) -> dict[str, Any]:
+    """A stage's summary: read back when it finished earlier, else run or resume it."""
+    summary_file = results_dir / "summary.json"
+    if summary_file.is_file():
+        summary = json.loads(summary_file.read_text())
+        if not summary["interrupted"]:
+            return summary
+    resume = tune.Tuner.can_restore(str(results_dir))
+    return tune_stage(cfg, results_dir, resume, not results_dir.exists(), candidates, data)
 
 
 def saved_run(results_dir: Path) -> tuple[Path, DictConfig]:
     """The folder and config of an earlier run that can be resumed."""
     results_dir = results_dir.expanduser().resolve()
     config = results_dir / "config.yaml"
-    if not config.is_file() or not tune.Tuner.can_restore(str(results_dir)):
+    two_stage = (results_dir / stages.SCREEN).is_dir()
+    if not config.is_file() or not (two_stage or tune.Tuner.can_restore(str(results_dir))):
         raise ConfigError(
             "resume",
             f"no run to resume at {results_dir}",

@@ -159,6 +159,9 @@ def best_config(spec: RunSpec, best: dict[str, Any]) -> dict[str, Any]:
     config["space"] = constants | values
     config["num_samples"] = 1
     config["name"] = f"{spec.name}-best"
+    config["stages"] = {"kind": "single"}
+    if not config.get("weights"):  # one trial has no trade-off to search
+        config["objectives"] = None
     config["search"] = {"name": "fifo", "searcher": "basic", "scheduler": {"type": "fifo"}}
     return config
 
