@@ -18,6 +18,8 @@ def test_every_group_option_composes_and_validates(group, option, tmp_path):
     overrides = [f"{group}={option}"]
     if option == "grid":  # a grid takes values, not continuous distributions
         overrides += ["~space", "+space={lr: {type: grid, values: [0.001, 0.01]}}"]
+    if option == "nsga2":  # a Pareto search needs a second objective
+        overrides += ["objectives={num_params:min}"]
     cfg = compose_config(*overrides)
     spec = build_spec(cfg, tmp_path)
     assert cfg[group] is not None

@@ -37,6 +37,15 @@ BAD_CONFIGS = [
     (["search.scheduler.type=pbt"], "search.scheduler.type", "unknown scheduler"),
     (["data._target_=trainables.data.nope"], "data._target_", "has no function 'nope'"),
     (["storage=s3://bucket/tuner"], "storage", "is a URI"),
+    (["search=nsga2"], "objectives", "needs a metric to trade off"),
+    (["objectives={num_params:less}"], "objectives.num_params", "must be min or max"),
+    (["objectives={val_acc:max}"], "objectives.val_acc", "already the run's metric"),
+    (["search=nsga2", "objectives={flops:min}"], "objectives.flops", "never reported"),
+    (["objectives={num_params:min}"], "weights", "optimises one metric"),
+    (["objectives={num_params:min}", "weights={val_acc:1}"], "weights", "one weight for each"),
+    (["objectives={num_params:min}", "weights={val_acc:1,num_params:-1}"], "weights.num_params", "positive number"),
+    (["search=nsga2", "objectives={num_params:min}", "weights={val_acc:1,num_params:1}"], "weights", "Pareto front itself"),
+    (["search=nsga2", "objectives={num_params:min}", "search.scheduler.type=asha"], "search.scheduler.type", "weighs several"),
 ]
 
 
@@ -55,6 +64,7 @@ BAD_SEARCHES = [
     (["search.scheduler.reduction_factor=1"], "search.scheduler.reduction_factor", "must be > 1"),
     (["+search.scheduler.patience=3"], "search.scheduler.patience", "not an option of asha"),
     (["search.max_concurrent=0"], "search.max_concurrent", "positive integer"),
+    (["search=nsga2", "objectives={num_params:min}", "search.population_size=1"], "search.population_size", "integer >= 2"),
 ]
 
 
@@ -70,7 +80,7 @@ def test_bad_search_settings_name_the_key(overrides, key, phrase, tmp_path):
 def test_unknown_group_option_names_the_group_and_its_options():
     with pytest.raises(ConfigError) as err:
         check_group_options(["search=bayesian"])
-    assert err.value.key == "search" and "asha, fifo, grid, hyperband, optuna, random" in str(err.value)
+    assert err.value.key == "search" and "asha, fifo, grid, hyperband, nsga2, optuna, random" in str(err.value)
     with pytest.raises(ConfigError):
         check_group_options(["--multirun", "model=cnn_tcn,transformer"])
     check_group_options(["model=cnn_tcn,cnn_bilstm", "space.lr.high=0.01"])

@@ -100,7 +100,7 @@ def tune_two_stages(cfg: DictConfig, results_dir: Path, resume: bool) -> dict[st
         candidates = stages.candidate_values(top, screen_spec)
         print(f"\nstage two: the top {len(candidates)} configs x {cfg.stages.seeds} seeds, {cfg.max_epochs} epochs each")
         summaries[stages.TRAIN] = _stage(train_cfg, train_dir, data, candidates)
-        train_trials = stages.label_candidates(train_dir)
+        train_trials = stages.label_candidates(train_dir, top, screen_spec)
         ranking = stages.rank(screen_spec, top, train_trials)
         shown = ranking.drop(columns=["candidate"]).to_string(index=False, float_format=lambda v: f"{v:.4g}")
         print(f"\nRanking of stage two (mean and std over seeds of best {screen_spec.metric}):\n{shown}")

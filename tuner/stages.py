@@ -132,12 +132,15 @@ def _pick(candidates: list[dict[str, Any]], name: str, trial: Any) -> Any:
     return candidates[trial.config["candidate"]].get(name)
 
 
-def label_candidates(train_dir: Path) -> pd.DataFrame:
-    """Stage two's trials.csv with each trial's candidate (from the config Ray gave the trial)."""
+def label_candidates(train_dir: Path, top: pd.DataFrame, screen_spec: RunSpec) -> pd.DataFrame:
+    """Stage two's trials.csv with each trial's candidate: the row of ``top`` its values equal
+    (the candidates are distinct; trials a Ctrl-C kept from starting have their values too)."""
     trials = pd.read_csv(train_dir / "trials.csv")
-    candidate = [json.loads((train_dir / t / "params.json").read_text())["candidate"] for t in trials["trial_id"]]
     if "candidate" not in trials:
-        trials.insert(1, "candidate", candidate)
+        names = _param_names(screen_spec)
+        keys = top[names].assign(candidate=range(len(top)))
+        trials = trials.merge(keys, on=names, how="left", validate="many_to_one")
+        trials.insert(1, "candidate", trials.pop("candidate"))
         trials.to_csv(train_dir / "trials.csv", index=False)
     return trials
 

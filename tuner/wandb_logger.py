@@ -127,7 +127,10 @@ class WandbSettings:
 
     @property
     def group(self) -> str:
-        """The tuning run's name in W&B: its results folder's name, unique per run."""
+        """The tuning run's name in W&B: its results folder's name, unique per run; a stage of a
+        two-stage run (its folder inside the run's, beside the run's config.yaml) adds its own."""
+        if (self.results_dir.parent / "config.yaml").is_file():
+            return f"{self.results_dir.parent.name}-{self.results_dir.name}"
         return self.results_dir.name
 
     def init_args(self, job_type: str, name: str, config: dict[str, Any], light: bool) -> dict[str, Any]:
@@ -341,6 +344,12 @@ def _summary_run(
     if settings.mode == "online":
         writer.summary_url = run.url
     run.log({"leaderboard": wandb.Table(dataframe=leaderboard_table(trials, settings))})
+    objectives = summary.get("objectives") or []
+    if len(objectives) > 1:
+        from tuner.results.pareto import pareto_front  # tuner.results imports this module
+
+        front = pareto_front(trials, objectives)
+        run.log({"pareto": wandb.Table(dataframe=front.astype(object).where(front.notna(), None))})
     best = summary.get("best_trial") or {}
     run.summary.update(
         {
