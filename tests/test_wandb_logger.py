@@ -310,3 +310,18 @@ def test_bad_logger_setting_is_one_line_naming_the_key(overrides, key, phrase, t
     with pytest.raises(ConfigError) as err:
         build_spec(compose_config("logger=wandb", *overrides), tmp_path / "run")
     assert err.value.key == key and phrase in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("local_ray")
+def test_each_stage_of_a_two_stage_run_is_its_own_group_named_after_the_run(tmp_path):
+    cfg = compose_config(
+        *SCORED, "+train.fail_above=2", "search=fifo", "num_samples=3", "max_epochs=2",
+        "stages=screen_then_train", "stages.screen_epochs=1", "stages.top_k=1", "stages.seeds=2",
+        "logger.mode=offline",
+    )
+    tune_from_config(cfg, tmp_path / "run")
+    for stage, trials in (("screen", 3), ("train", 2)):
+        runs = offline_runs(tmp_path / "run" / stage)
+        assert {r["run"].run_group for r in runs} == {f"run-{stage}"}
+        assert sum(r["run"].job_type == "trial" for r in runs) == trials
