@@ -5,7 +5,8 @@ A results folder of one stage holds ``config.yaml``, ``summary.json``, ``trials.
 (``stages=screen_then_train``) holds ``config.yaml``, ``summary.json``, ``ranking.csv`` and
 ``best_config.yaml`` at its top, and each stage as a one-stage folder: ``screen/`` and ``train/``.
 A run killed before it could summarize has ``config.yaml`` and Ray's state but no
-``summary.json``: it loads as incomplete, with no trials.
+``summary.json``: it loads as incomplete, with no trials. ``trial_config`` rebuilds, for any
+trial, the config that retrains it, as ``best_config.yaml`` does for the best.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pandas as pd
 import yaml
 
+from tuner import space as space_lib
 from tuner.errors import ConfigError
+from tuner.results import folder
 
 STAGES = ("screen", "train")
 
@@ -76,11 +79,11 @@ class Run:
 
 
 def is_run(path: Path) -> bool:
-    """A folder tuner wrote: it has the resolved config.yaml of a run."""
-    return (path / "config.yaml").is_file() and (
-        (path / "summary.json").is_file() or (path / "trials.csv").is_file() or any(path.glob("experiment_state-*.json"))
-        or (path / "screen").is_dir()
-    )
+    """A folder tuner wrote: its config.yaml beside Ray's state, or results files (whose
+    config.yaml may be gone: such a folder loads as damaged rather than being skipped)."""
+    results = (path / "summary.json").is_file() or (path / "trials.csv").is_file()
+    state = any(path.glob("experiment_state-*.json")) or (path / "screen").is_dir()
+    return results or ((path / "config.yaml").is_file() and state)
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -104,10 +107,50 @@ def load_run(path: Path) -> Run:
         return Run(path, config, summary, screen.trials, screen.history, screen.pareto, ranking, stages)
     if summary is None:
         return Run(path, config, None, pd.DataFrame(), pd.DataFrame())
-    trials = _read_csv(path / "trials.csv")
+    trials = _read_trials(path / "trials.csv", summary["num_trials"])
     history = _read_csv(path / "history.csv", allow_empty=True)
     pareto = _read_csv(path / "pareto.csv") if (path / "pareto.csv").exists() else None
     return Run(path, config, summary, trials, history, pareto)
+
+
+def space_params(run: Run) -> list[space_lib.Param]:
+    """The run's search space as tuner parsed it (two-stage: the space stage one searched)."""
+    config = run.stages["screen"].config if run.stages else run.config
+    return space_lib.parse_space(config.get("space") or {})
+
+
+def param_names(run: Run) -> list[str]:
+    """The searched parameters: the trials.csv columns that hold each trial's sampled values."""
+    return [p.name for p in space_params(run) if p.type != space_lib.CONSTANT]
+
+
+def metric_column(run: Run, metric: str) -> str:
+    """The trials.csv column that scores trials on ``metric``: the best value over epochs for
+    the run's own metric, the last epoch's value for any other."""
+    for column in (f"best_{metric}", f"last_{metric}"):
+        if column in run.trials:
+            return column
+    reported = sorted(c.removeprefix("last_") for c in run.trials.columns if c.startswith("last_"))
+    raise ConfigError("metric", f"'{metric}' is not in {run.path / 'trials.csv'}", f"use one of: {', '.join(reported)}")
+
+
+def ranked(run: Run, metric: str, mode: str) -> pd.DataFrame:
+    """The trials best first on ``metric`` (ties in trial order, trials without it last)."""
+    return run.trials.sort_values(metric_column(run, metric), ascending=mode == "min", na_position="last", kind="stable")
+
+
+def read_best_config(run: Run) -> dict[str, Any]:
+    """best_config.yaml: the config that retrains the run's best trial."""
+    path = run.path / "best_config.yaml"
+    if not path.is_file():
+        raise ConfigError(str(path), f"is missing (no trial reported {run.metric})", "rerun the search")
+    return _read_yaml(path)
+
+
+def trial_config(run: Run, values: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A config that trains one trial's params alone, as best_config.yaml does the best one's;
+    ``values`` is a row of trials.csv or ranking.csv."""
+    return folder.trial_config(run.config, space_params(run), values, name)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -132,6 +175,21 @@ def _read_summary(path: Path) -> dict[str, Any] | None:
     if not isinstance(summary, dict) or "num_trials" not in summary:
         raise ConfigError(str(path), "is not a tuner summary", "restore it, or rerun the search")
     return summary
+
+
+def _read_trials(path: Path, num_trials: int) -> pd.DataFrame:
+    """trials.csv, checked against the summary: a file cut short still parses (fewer rows, empty
+    cells), so count its rows and look for the newline that every complete file ends with."""
+    fix = "restore it, or rerun the search"
+    trials = _read_csv(path, allow_empty=num_trials == 0)
+    if len(trials) != num_trials:
+        raise ConfigError(str(path), f"holds {len(trials)} trials where summary.json counts {num_trials}", fix)
+    if not path.read_bytes().endswith(b"\n"):
+        raise ConfigError(str(path), "is cut short (its last line is incomplete)", fix)
+    missing = [c for c in ("trial_id", "status", "epochs") if c not in trials]
+    if num_trials and missing:
+        raise ConfigError(str(path), f"is not a tuner trials table (no {', '.join(missing)} column)", fix)
+    return trials
 
 
 def _read_csv(path: Path, allow_empty: bool = False) -> pd.DataFrame:
