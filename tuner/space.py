@@ -22,7 +22,7 @@ import copy
 import math
 import statistics
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from ray import tune
 

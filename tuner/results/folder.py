@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pandas as pd
 from omegaconf import OmegaConf
@@ -153,17 +153,38 @@ def best_trial(spec: RunSpec, trials: pd.DataFrame) -> dict[str, Any] | None:
 
 def best_config(spec: RunSpec, best: dict[str, Any]) -> dict[str, Any]:
     """The resolved config with the best trial's parameters as a constant space: one trial."""
-    config = dict(spec.config)
-    values = {name: _plain(best[name]) for name in _param_columns(spec) if not is_missing(best[name])}
-    constants = {p.name: p.args["value"] for p in spec.params if p.type == space_lib.CONSTANT}
-    config["space"] = constants | values
+    return trial_config(spec.config, spec.params, best, f"{spec.name}-best")
+
+
+def trial_config(
+    config: dict[str, Any], params: list[space_lib.Param], values: Mapping[str, Any], name: str
+) -> dict[str, Any]:
+    """A config that trains one trial's values alone: the values as a constant space, one
+    sample, one stage, no early stopping. ``values`` is a row of trials.csv (or ranking.csv);
+    an empty cell is a parameter the trial did not have."""
+    searched = [p for p in params if p.type != space_lib.CONSTANT]
+    sampled = {p.name: _space_value(p, values.get(p.name)) for p in searched if not is_missing(values.get(p.name))}
+    constants = {p.name: p.args["value"] for p in params if p.type == space_lib.CONSTANT}
+    config = dict(config)
+    config["space"] = constants | space_lib.active(searched, sampled)
     config["num_samples"] = 1
-    config["name"] = f"{spec.name}-best"
+    config["name"] = name
     config["stages"] = {"kind": "single"}
     if not config.get("weights"):  # one trial has no trade-off to search
         config["objectives"] = None
     config["search"] = {"name": "fifo", "searcher": "basic", "scheduler": {"type": "fifo"}}
     return config
+
+
+def _space_value(param: space_lib.Param, value: Any) -> Any:
+    """A cell of a table as the space gives it: a choice as listed (2.0 read back from a CSV is
+    the choice 2), an integer distribution's value as an int, numpy scalars as Python's."""
+    value = _plain(value)
+    if param.type in ("choice", "grid"):
+        return next((v for v in param.args["values"] if v == value or str(v) == str(value)), value)
+    if param.type in ("randint", "qrandint"):
+        return int(value)
+    return value
 
 
 def _plain(value: Any) -> Any:

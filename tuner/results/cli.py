@@ -1,0 +1,410 @@
+"""`python -m tuner.results <verb>`: read results folders back from the command line.
+
+``list`` the runs under a storage folder, ``show`` one, ``compare`` several side by side, print
+the ``best`` config of one or many, rebuild a run's HTML ``report``, or ``retrain`` its best
+trials. A RUN is a results folder's path, or its name under ``--storage``. Only ``report``
+(report.html) and ``retrain --top`` (retrain/<trial>.yaml) write into a results folder, and only
+into one that reads back whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NamedTuple, NoReturn, Sequence
+
+from omegaconf import OmegaConf
+
+from tuner.errors import ConfigError
+from tuner.main import exit_with
+from tuner.results import runs
+from tuner.results.runs import Run
+from tuner.trials import is_missing
+
+PROG = "python -m tuner.results"
+NO_RUNS_FIX = "run python -m tuner first, or give --storage <folder>"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run one verb; a user's mistake ends as one ``error:`` line and exit code 2."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and (args.verb != "retrain" or any(e.startswith("-") for e in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:  # overrides after an option: argparse ends a positional list at the first option
+        args.overrides += extra
+    if args.verb is None:
+        parser.print_help(sys.stderr)
+        sys.exit(2)
+    try:
+        args.handler(args)
+    except ConfigError as err:
+        exit_with(err)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose usage mistakes read like every other tuner error."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {ConfigError(self.prog, message, f'see {self.prog} --help')}", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--storage", type=Path, default=Path("outputs"), help="the folder holding the results folders (default: outputs)"
+    )
+    parser = _Parser(prog=PROG, description="Read results folders back: a RUN is a folder path, or a name under --storage.")
+    verbs = parser.add_subparsers(dest="verb", metavar="<verb>")
+
+    verb = verbs.add_parser("list", parents=[common], help="the runs under --storage, newest first")
+    verb.set_defaults(handler=lambda a: print(list_runs(a.storage)))
+    verb = verbs.add_parser("show", parents=[common], help="one run: what it was, its leaderboard")
+    verb.add_argument("run", metavar="RUN")
+    verb.add_argument("--top", type=_positive, default=10, help="leaderboard rows (default: 10)")
+    verb.set_defaults(handler=lambda a: print(show(_load(a.run, a.storage), a.top)))
+    verb = verbs.add_parser("compare", parents=[common], help="runs side by side, one column each")
+    verb.add_argument("runs", metavar="RUN", nargs="+")
+    verb.set_defaults(handler=lambda a: print(compare([_load(r, a.storage) for r in a.runs])))
+    verb = verbs.add_parser("best", parents=[common], help="the best config as YAML, of one run or across runs")
+    verb.add_argument("runs", metavar="RUN", nargs="*", help="default: every run under --storage")
+    verb.add_argument("--metric", help="pick on another reported metric (default: the runs' own)")
+    verb.add_argument("--mode", choices=("min", "max"), help="needed with a --metric the runs did not optimise")
+    verb.set_defaults(handler=lambda a: print(best(a.runs, a.storage, a.metric, a.mode), end=""))
+    verb = verbs.add_parser("report", parents=[common], help="rebuild RUN/report.html")
+    verb.add_argument("run", metavar="RUN")
+    verb.set_defaults(handler=lambda a: print(f"report: {report(_load(a.run, a.storage))}"))
+    verb = verbs.add_parser("retrain", parents=[common], help="train the best config (or the top K) alone, each anew")
+    verb.add_argument("run", metavar="RUN")
+    verb.add_argument("--top", type=_positive, help="retrain the K best trials, one after another")
+    verb.add_argument("overrides", metavar="key=value", nargs="*", help="applied on top, e.g. max_epochs=30")
+    verb.set_defaults(handler=lambda a: retrain(_load(a.run, a.storage), a.top, a.overrides))
+    return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number above 0, got '{text}'")
+    return int(text)
+
+
+def _load(name: str, storage: Path) -> Run:
+    """A RUN argument: a folder path, else a name under storage."""
+    for path in (Path(name), storage / name):
+        if path.is_dir():
+            return runs.load_run(path)
+    fix = f"give a folder path, or a name that `{PROG} list` shows"
+    raise ConfigError(name, f"no results folder here or under {storage}", fix)
+
+
+def list_runs(storage: Path) -> str:
+    """One line per run, newest first; a damaged folder is a line saying why, not an error."""
+    paths = runs.find_runs(storage)
+    if not paths:
+        raise ConfigError("storage", f"no results folders under {storage}", NO_RUNS_FIX)
+    lines = []
+    for path in paths:
+        try:
+            run = runs.load_run(path)
+        except ConfigError as err:
+            started = datetime.fromtimestamp(path.stat().st_mtime)
+            reason = str(err).replace(f"{path.resolve()}/", "")
+            lines.append((started, {"run": path.name, "started": f"{started:%Y-%m-%d %H:%M}", "status": f"damaged: {reason}"}))
+            continue
+        summary = run.summary or {}
+        lines.append((run.started, {
+            "run": run.name,
+            "started": f"{run.started:%Y-%m-%d %H:%M}",
+            "search": run.search + (", two-stage" if run.stages else ""),
+            "trials": summary.get("num_trials", "-"),
+            "best": _best_value(run),
+            "status": status(run),
+        }))
+    lines.sort(key=lambda line: line[0], reverse=True)
+    columns = ("run", "started", "search", "trials", "best", "status")
+    return _table([{c: row.get(c, "-") for c in columns} for _, row in lines])
+
+
+def status(run: Run) -> str:
+    """complete, or how the run ended early and the command that continues it."""
+    resume = f"(resume: python -m tuner resume={run.path})"
+    if run.summary is None:
+        return f"killed before its summary {resume}"
+    return f"interrupted {resume}" if run.summary.get("interrupted") else "complete"
+
+
+def show(run: Run, top: int) -> str:
+    """What the run was and how it ended, then its leaderboard (and ranking, Pareto front)."""
+    summary = run.summary or {}
+    lines = [
+        f"run:       {run.name}  ({run.path})",
+        f"search:    {run.search}, scheduler {_scheduler(run)}" + (f", stages {summary.get('stages')}" if run.stages else ""),
+        f"started:   {run.started:%Y-%m-%d %H:%M:%S}",
+        f"trials:    {summary.get('num_trials', 'none recorded')}  {_counts(summary.get('status_counts', {}))}".rstrip(),
+        f"wall time: {_wall_time(run)}",
+        f"best:      {_best_value(run)}" + (f", {_best_label(run)}" if run.best else ""),
+        f"status:    {status(run)}",
+    ]
+    if run.summary is None:
+        return "\n".join([*lines, "warning:   incomplete run: no trials recorded; resume it to see them"])
+    if not run.complete:
+        lines.append("warning:   incomplete run: the trials below are those recorded before it stopped")
+    if run.ranking is not None:
+        lines += ["", f"Ranking (mean {run.metric} over seeds, {run.mode}):", _ranking(run)]
+    if len(run.objectives) > 1 and run.pareto is not None:
+        names = ", ".join(f"{o['metric']} {o['mode']}" for o in run.objectives)
+        lines += ["", f"Pareto front ({names}):", _pareto(run)]
+    title = "Stage one (screen) leaderboard" if run.stages else "Leaderboard"
+    lines += ["", f"{title} ({run.metric}, {run.mode}), top {min(top, len(run.trials))} of {len(run.trials)}:"]
+    return "\n".join([*lines, _leaderboard(run, top) if len(run.trials) else "no trials ran"])
+
+
+def _leaderboard(run: Run, top: int) -> str:
+    column = runs.metric_column(run, run.metric)
+    shown = runs.ranked(run, run.metric, run.mode).head(top)
+    params = [p for p in runs.param_names(run) if p in shown]
+    table = shown[["trial_id", *params, column, "epochs", "status"]].copy()
+    for name in params:
+        table[name] = table[name].map(_short)
+    return table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
+
+
+def _ranking(run: Run) -> str:
+    """Each candidate of stage two with its mean ± std over seeds."""
+    metric, ranking = run.metric, run.ranking.copy()
+    ranking[f"{metric} (mean ± std)"] = [
+        f"{mean:.4g} ± {std:.2g}" for mean, std in zip(ranking[f"mean_{metric}"], ranking[f"std_{metric}"])
+    ]
+    ranking = ranking.drop(columns=[f"mean_{metric}", f"std_{metric}"])
+    for name in runs.param_names(run):
+        if name in ranking:
+            ranking[name] = ranking[name].map(_short)
+    return ranking.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
+
+
+def _pareto(run: Run) -> str:
+    """The non-dominated trials: their params and the objectives' columns."""
+    metrics = [o["metric"] for o in run.objectives]
+    scores = [c for c in run.pareto.columns if c in metrics or c.removeprefix("best_").removeprefix("last_") in metrics]
+    params = [p for p in runs.param_names(run) if p in run.pareto]
+    table = run.pareto[[c for c in ("trial_id", *params, *scores) if c in run.pareto]].copy()
+    for name in params:
+        table[name] = table[name].map(_short)
+    return table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
+
+
+def compare(compared: list[Run]) -> str:
+    """One column per run: how it searched, how it ended, its best value and params."""
+    params = list(dict.fromkeys(p for run in compared for p in runs.param_names(run)))
+    rows: dict[str, dict[str, Any]] = {}
+    for run in compared:
+        summary, best_trial = run.summary or {}, run.best or {}
+        values = {
+            "search": run.search,
+            "scheduler": _scheduler(run),
+            "trials": summary.get("num_trials", "-"),
+            "status": _counts(summary.get("status_counts", {})) or "-",
+            "metric": ", ".join(f"{o['metric']} ({o['mode']})" for o in run.objectives),
+            "best": _best_value(run, named=False),
+            "best trial": _best_id(run),
+            **{p: _short(best_trial.get("params", {}).get(p)) for p in params},
+            "epochs": best_trial.get("epochs", "-"),
+            "wall time": _wall_time(run),
+            "complete": "yes" if run.complete else "no: " + status(run).partition(" (")[0],
+        }
+        for label, value in values.items():
+            rows.setdefault(label, {"": label})[run.name] = value
+    return _table(list(rows.values()))
+
+
+def best(names: Sequence[str], storage: Path, metric: str | None, mode: str | None) -> str:
+    """The best config as YAML, after a comment naming its run, trial and value. Across several
+    runs (every run under storage when none is named) the best of their bests."""
+    chosen, skipped = ([_load(name, storage) for name in names], []) if names else _readable_runs(storage)
+    metric, mode = _objective(chosen, metric, mode)
+    picks = [pick for run in chosen if (pick := _best_of(run, metric, mode, required=bool(names)))]
+    if not picks:
+        raise ConfigError("metric", f"no trial under {storage} reported {metric}", "give runs that did, or another --metric")
+    pick = (min if mode == "min" else max)(picks, key=lambda pick: pick.value)
+    for note in skipped:
+        print(f"note: skipped {note}", file=sys.stderr)
+    among = f"; best of {len(chosen)} runs" if len(chosen) > 1 else ""
+    incomplete = f"; incomplete: {status(pick.run)}" if not pick.run.complete else ""
+    comment = f"# {pick.run.name}, {pick.trial}: {metric}={pick.value:.6g} ({pick.column}, {mode}{among}){incomplete}"
+    return f"{comment}\n{pick.config}"
+
+
+def _readable_runs(storage: Path) -> tuple[list[Run], list[str]]:
+    """Every run under storage that reads back with trials, and why each other one does not."""
+    found, skipped = [], []
+    for path in runs.find_runs(storage):
+        try:
+            run = runs.load_run(path)
+        except ConfigError as err:
+            skipped.append(f"{path.name}, damaged: {err}")
+            continue
+        if run.trials.empty:
+            skipped.append(f"{path.name}, no trials recorded: {status(run)}")
+            continue
+        found.append(run)
+    if not found:
+        raise ConfigError("storage", f"no results folders with trials under {storage}", NO_RUNS_FIX)
+    return found, skipped
+
+
+def _objective(chosen: list[Run], metric: str | None, mode: str | None) -> tuple[str, str]:
+    """The metric and mode to pick on: the runs' own, or --metric with --mode."""
+    if metric is None:
+        metrics = sorted({run.metric for run in chosen})
+        if len(metrics) > 1:
+            different = f"the runs optimise different metrics ({', '.join(metrics)})"
+            raise ConfigError("metric", different, "pick one with --metric and --mode")
+        metric = metrics[0]
+    if mode is None:
+        modes = {run.mode if run.metric == metric else None for run in chosen}
+        if None in modes:
+            needed = f"is needed with --metric {metric}, which not every run optimised"
+            raise ConfigError("mode", needed, "add --mode min or --mode max")
+        if len(modes) > 1:
+            raise ConfigError("mode", f"the runs optimise {metric} in opposite directions", "add --mode min or --mode max")
+        mode = modes.pop()
+    return metric, mode
+
+
+class _Pick(NamedTuple):
+    value: float
+    run: Run
+    trial: str  # "trial <id>", or a two-stage run's winning candidate
+    column: str  # where the value comes from
+    config: str  # YAML
+
+
+def _best_of(run: Run, metric: str, mode: str, required: bool) -> _Pick | None:
+    """The run's best trial on the metric: its best_config.yaml for the run's own metric."""
+    if run.trials.empty and not required:
+        return None
+    _check_trials(run)
+    if (metric, mode) == (run.metric, run.mode) and run.best:
+        runs.read_best_config(run)  # a damaged file is an error, never printed
+        column = "mean over seeds" if run.stages else f"best_{metric}"
+        return _Pick(run.best[metric], run, _best_label(run), column, (run.path / "best_config.yaml").read_text())
+    column = runs.metric_column(run, metric)
+    row = runs.ranked(run, metric, mode).iloc[0]
+    if is_missing(row[column]):
+        return None
+    config = runs.trial_config(run, row.to_dict(), f"{run.config['name']}-best")
+    trial = f"{'screen trial' if run.stages else 'trial'} {row['trial_id']}"
+    return _Pick(float(row[column]), run, trial, column, _yaml(config))
+
+
+def _check_trials(run: Run) -> None:
+    if run.trials.empty:
+        raise ConfigError(run.name, f"has no trials recorded: {status(run)}", "resume it with the command above")
+
+
+def report(run: Run) -> Path:
+    """Rebuild the run's report.html."""
+    from tuner.results.report import write_report  # plotly's import is slow: only this verb needs it
+
+    return write_report(run.path)
+
+
+def retrain(run: Run, top: int | None, overrides: Sequence[str]) -> list[dict[str, Any]]:
+    """Train the best config alone (or the ``top`` best trials' configs, one after another) with
+    the overrides on top, each into a new results folder; returns their summaries."""
+    from tuner.train import retrain as train_config  # Ray's start: only this verb needs it
+
+    for override in overrides:
+        if "=" not in override:
+            raise ConfigError(override, "is not key=value", "give overrides such as max_epochs=30")
+    _check_trials(run)
+    if not run.complete:
+        print(f"note: {run.name} is incomplete, {status(run)}: retraining the best of the trials it recorded")
+    if top is None:
+        runs.read_best_config(run)
+        configs = [(_best_label(run), run.path / "best_config.yaml")]
+    else:
+        configs = [(label, _write_trial_config(run, name, row)) for label, name, row in _top_trials(run, top)]
+    summaries = []
+    for number, (label, path) in enumerate(configs, start=1):
+        print(f"\nretrain {number}/{len(configs)}: {label}, from {path}")
+        summaries.append(train_config(path, overrides))
+    print(f"\nretrained {len(summaries)} config(s) of {run.name}:")
+    for (label, _), summary in zip(configs, summaries):
+        print(f"  {label}: {summary['results_dir']}")
+    return summaries
+
+
+def _top_trials(run: Run, top: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """(label, file name, row) of the ``top`` best trials that have a value of the metric;
+    a two-stage run's are its candidates, by rank."""
+    if run.ranking is not None:
+        ranking = run.ranking.sort_values("rank").head(top).to_dict("records")
+        return [(f"candidate {row['candidate']}", f"candidate-{row['candidate']}", row) for row in ranking]
+    column = runs.metric_column(run, run.metric)
+    scored = runs.ranked(run, run.metric, run.mode).dropna(subset=[column]).head(top)
+    return [(f"trial {row['trial_id']}", row["trial_id"], row) for row in scored.to_dict("records")]
+
+
+def _write_trial_config(run: Run, name: str, row: dict[str, Any]) -> Path:
+    """RUN/retrain/<name>.yaml, written once: an existing different file is never replaced."""
+    text = _yaml(runs.trial_config(run, row, f"{run.config['name']}-{name}"))
+    path = run.path / "retrain" / f"{name}.yaml"
+    if path.exists() and path.read_text() != text:
+        fix = f"move it away, or retrain it with python -m tuner.train {path}"
+        raise ConfigError(str(path), "exists and is not this trial's config", fix)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _best_value(run: Run, named: bool = True) -> str:
+    if not run.best:
+        return "-"
+    value = f"{run.best[run.metric]:.4g}" + (f" ± {run.best['std']:.2g}" if "std" in run.best else "")
+    return f"{run.metric}={value}" if named else value
+
+
+def _best_label(run: Run) -> str:
+    return _best_id(run) if run.stages else f"trial {_best_id(run)}"
+
+
+def _best_id(run: Run) -> str:
+    """The best trial's id; a two-stage run's winner is a candidate, trained with several seeds."""
+    best_trial = run.best or {}
+    trial_id = str(best_trial.get("trial_id", "-"))
+    return f"candidate {best_trial['candidate']} (best seed: {trial_id})" if "candidate" in best_trial else trial_id
+
+
+def _wall_time(run: Run) -> str:
+    return f"{run.summary['wall_time_s']} s" if run.summary and "wall_time_s" in run.summary else "-"
+
+
+def _scheduler(run: Run) -> str:
+    return str((run.summary or {}).get("scheduler") or run.config.get("search", {}).get("scheduler", {}).get("type", "?"))
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in counts.items())
+
+
+def _short(value: Any) -> str:
+    if is_missing(value):
+        return "-"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _yaml(config: dict[str, Any]) -> str:
+    """YAML as OmegaConf.save writes best_config.yaml."""
+    return OmegaConf.to_yaml(OmegaConf.create(config))
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    """Rows of text as left-aligned columns (a missing cell is blank)."""
+    columns = list(dict.fromkeys(c for row in rows for c in row))
+    cells = [columns] + [[str(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells)
