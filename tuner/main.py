@@ -17,6 +17,7 @@ from ray import tune
 from tuner import stages
 from tuner.errors import ConfigError
 from tuner.results import collect_trials, leaderboard, write_results
+from tuner.results.report import write_report
 from tuner.run import build_data, check_resources, connect, run
 from tuner.search import make_scheduler, make_searcher
 from tuner.spec import build_spec
@@ -42,9 +43,23 @@ def tune_from_config(cfg: DictConfig, results_dir: Path | None = None) -> dict[s
         summary = tune_two_stages(cfg, results_dir, bool(resume))
     else:
         summary = tune_stage(cfg, results_dir, bool(resume), create=not resume)
+    write_report_or_warn(results_dir)
     if summary["interrupted"]:
         print(f"interrupted: resume with  python -m tuner resume={results_dir}")
     return summary
+
+
+def write_report_or_warn(results_dir: Path) -> None:
+    """report.html at the end of every run; the results are written already, so a report that
+    fails costs a warning, not the run."""
+    try:
+        print(f"report: {write_report(results_dir)}")
+    except Exception as err:  # a bug in the report must not hide the results printed above
+        print(
+            f"warning: report.html not written ({type(err).__name__}: {err}); "
+            f"rebuild it with  python -m tuner.results report {results_dir}",
+            file=sys.stderr,
+        )
 
 
 def tune_stage(

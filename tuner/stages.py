@@ -128,8 +128,8 @@ def train_spec(spec: RunSpec, candidates: list[dict[str, Any]], seed_values: lis
     )
 
 
-def _pick(candidates: list[dict[str, Any]], name: str, trial: Any) -> Any:
-    return candidates[trial.config["candidate"]].get(name)
+def _pick(candidates: list[dict[str, Any]], name: str, config: dict[str, Any]) -> Any:
+    return candidates[config["candidate"]].get(name)
 
 
 def label_candidates(train_dir: Path, top: pd.DataFrame, screen_spec: RunSpec) -> pd.DataFrame:
