@@ -4,11 +4,15 @@ Run as `python -m tests.cluster_scenario <storage>` (its own process: it needs i
 Prints the results folder on a line `results folder: <path>`.
 """
 
+import contextlib
+import os
+import signal
 import sys
 import threading
 import time
 from pathlib import Path
 
+import pandas as pd
 import ray
 from ray.cluster_utils import Cluster
 
@@ -25,7 +29,9 @@ RUN = [
 def remove_worker_once_it_holds_a_checkpointed_trial(
     cluster: Cluster, workers: list, storage: Path
 ) -> None:
-    """Kill the raylet of the worker running a trial that has checkpointed two epochs."""
+    """Take away the worker running a trial that has checkpointed two epochs: its raylet and
+    the trial's process (a raylet's death alone can leave its workers running for seconds,
+    long enough for a short trial to finish on a node that is gone)."""
     node_ids = {w.node_id: w for w in workers}
     while True:
         for results_dir in storage.glob("nodes-*"):
@@ -34,7 +40,10 @@ def remove_worker_once_it_holds_a_checkpointed_trial(
                 epochs = len(progress.read_text().splitlines()) - 1 if progress.exists() else 0
                 if 2 <= epochs <= 4 and nodes[-1] in node_ids:
                     print(f"removing node {nodes[-1]} running {trial_id} at epoch {epochs}", flush=True)
+                    pid = int(pd.read_csv(progress).pid.iloc[-1])
                     cluster.remove_node(node_ids[nodes[-1]], allow_graceful=False)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
                     return
         time.sleep(0.1)
 
