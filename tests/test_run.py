@@ -118,8 +118,10 @@ def test_best_config_retrains_the_best_trial_alone(tmp_path):
     best_file = Path(summary["results_dir"]) / "best_config.yaml"
     best = yaml.safe_load(best_file.read_text())
     assert best["space"]["lr"] == pytest.approx(summary["best_trial"]["params"]["lr"])
-    retrained = retrain(best_file, [f"storage={tmp_path / 'retrain'}", "max_epochs=1"])
+    retrained = retrain(best_file, [f"storage={tmp_path / 'retrain'}", "max_epochs=1", "logger=none"])
     assert retrained["num_trials"] == 1 and retrained["status_counts"] == {"completed": 1}
+    config = yaml.safe_load((Path(retrained["results_dir"]) / "config.yaml").read_text())
+    assert config["logger"] == {"kind": "none"} and config["max_epochs"] == 1, "group and key overrides"
     trial_dir = Path(retrained["best_trial"]["checkpoint"]).parent
     params = json.loads((trial_dir / "params.json").read_text())
     assert params["lr"] == pytest.approx(summary["best_trial"]["params"]["lr"])

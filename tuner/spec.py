@@ -177,6 +177,8 @@ def check_weights(
 
 def check_logger(logger: dict[str, Any]) -> dict[str, Any]:
     """The logger settings, checked, with W&B's mode resolved to online, offline or disabled."""
+    if not isinstance(logger, dict):
+        raise ConfigError("logger", f"must be a group of settings, got {logger!r}", "use logger=wandb or logger=none")
     kind = logger.get("kind")
     if kind not in LOGGER_KEYS:
         raise ConfigError("logger.kind", f"unknown logger {kind!r}", f"use logger={' or logger='.join(LOGGER_KEYS)}")

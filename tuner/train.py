@@ -2,7 +2,7 @@
 
 ``best_config.yaml`` is a complete config whose space holds the best trial's values as
 constants, so retraining is the same pipeline with one trial and no early stopping; overrides
-such as ``max_epochs=30`` or ``trial.gpus=1`` apply on top. It leaves its own results folder.
+such as ``max_epochs=30``, ``trial.gpus=1`` or ``logger=none`` apply on top. It leaves its own results folder.
 """
 
 from __future__ import annotations
@@ -11,18 +11,32 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from tuner.errors import ConfigError
-from tuner.main import exit_with, tune_from_config
+from tuner.main import CONF_DIR, GROUPS, check_group_options, exit_with, tune_from_config
 
 
 def retrain(config_path: Path, overrides: Sequence[str] = ()) -> dict:
     """Run the config at ``config_path`` as a single trial and return the run's summary."""
     if not config_path.is_file():
         raise ConfigError("config", f"no file at {config_path}", "give the path of a best_config.yaml")
-    cfg = OmegaConf.merge(OmegaConf.load(config_path), OmegaConf.from_dotlist(list(overrides)))
+    cfg = OmegaConf.load(config_path)
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key in GROUPS:  # logger=none: the option's file replaces the group, as Hydra would
+            cfg[key] = group_option(key, value)
+        else:
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([override]))
     return tune_from_config(cfg)
+
+
+def group_option(group: str, option: str) -> DictConfig:
+    """conf/<group>/<option>.yaml; a retrained config keeps its model and its space."""
+    check_group_options([f"{group}={option}"])
+    if group == "model":
+        raise ConfigError("model", "a retrain trains the model its config names", "set model.* keys instead")
+    return OmegaConf.load(CONF_DIR / group / f"{option}.yaml")
 
 
 def main(argv: Sequence[str]) -> None:
