@@ -23,7 +23,7 @@ from tuner import space as space_lib
 from tuner.errors import ConfigError
 from tuner.results.folder import best_config
 from tuner.spec import RunSpec
-from tuner.trials import is_missing
+from tuner.trials import COMPLETED, is_missing
 
 KINDS = ("single", "screen_then_train")
 SCREEN, TRAIN = "screen", "train"
@@ -149,9 +149,11 @@ def rank(
     spec: RunSpec, candidates: pd.DataFrame, train_trials: pd.DataFrame
 ) -> pd.DataFrame:
     """One row per candidate: its params, stage one's value, and the mean and std over seeds of
-    stage two's best value of the metric; best mean first."""
+    stage two's best value of the metric; best mean first. Only trials that ran to max_epochs
+    count (``seeds`` says how many): a Ctrl-C leaves some part-trained."""
     column = f"best_{spec.metric}"
-    by_candidate = train_trials.dropna(subset=[column]).groupby("candidate")[column]
+    completed = train_trials[train_trials["status"] == COMPLETED].dropna(subset=[column])
+    by_candidate = completed.groupby("candidate")[column]
     ranking = candidates.drop(columns=["trial_id"]).rename(columns={column: f"screen_{spec.metric}"})
     ranking.insert(0, "candidate", range(len(ranking)))
     ranking[f"mean_{spec.metric}"] = ranking["candidate"].map(by_candidate.mean())
@@ -201,7 +203,8 @@ def _winner(
 ) -> dict[str, Any]:
     """The winning candidate, its best seed's checkpoint, and best_config.yaml."""
     column = f"best_{spec.metric}"
-    runs = train_trials[train_trials["candidate"] == winner["candidate"]].dropna(subset=[column])
+    runs = train_trials[(train_trials["candidate"] == winner["candidate"]) & (train_trials["status"] == COMPLETED)]
+    runs = runs.dropna(subset=[column])
     best_seed = runs.loc[runs[column].idxmax() if spec.mode == "max" else runs[column].idxmin()]
     config = best_config(spec, best_seed.to_dict())
     config["seed"] = int(best_seed["seed"])
