@@ -21,7 +21,7 @@ from ray import tune
 
 from tuner import space as space_lib
 from tuner.errors import ConfigError
-from tuner.results.folder import best_config
+from tuner.results.folder import best_config, plain
 from tuner.spec import RunSpec
 from tuner.trials import COMPLETED, is_missing
 
@@ -100,7 +100,7 @@ def candidate_values(candidates: pd.DataFrame, spec: RunSpec) -> list[dict[str, 
     """Each candidate's active parameter values, as plain Python values."""
     names = _param_names(spec)
     return [
-        {n: row[n].item() if hasattr(row[n], "item") else row[n] for n in names if not is_missing(row[n])}
+        {n: plain(row[n]) for n in names if not is_missing(row[n])}
         for _, row in candidates.iterrows()
     ]
 

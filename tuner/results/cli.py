@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from tuner.errors import ConfigError
 from tuner.main import exit_with
-from tuner.results import runs
+from tuner.results import folder, runs
 from tuner.results.runs import Run
 from tuner.trials import is_missing
 
@@ -164,12 +164,7 @@ def show(run: Run, top: int) -> str:
 
 def _leaderboard(run: Run, top: int) -> str:
     column = runs.metric_column(run, run.metric)
-    shown = runs.ranked(run, run.metric, run.mode).head(top)
-    params = [p for p in runs.param_names(run) if p in shown]
-    table = shown[["trial_id", *params, column, "epochs", "status"]].copy()
-    for name in params:
-        table[name] = table[name].map(_short)
-    return table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
+    return folder.leaderboard_table(run.trials, runs.param_names(run), column, run.mode, top)
 
 
 def _ranking(run: Run) -> str:
@@ -181,7 +176,7 @@ def _ranking(run: Run) -> str:
     ranking = ranking.drop(columns=[f"mean_{metric}", f"std_{metric}"])
     for name in runs.param_names(run):
         if name in ranking:
-            ranking[name] = ranking[name].map(_short)
+            ranking[name] = ranking[name].map(folder.short)
     return ranking.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
 
 
@@ -192,7 +187,7 @@ def _pareto(run: Run) -> str:
     params = [p for p in runs.param_names(run) if p in run.pareto]
     table = run.pareto[[c for c in ("trial_id", *params, *scores) if c in run.pareto]].copy()
     for name in params:
-        table[name] = table[name].map(_short)
+        table[name] = table[name].map(folder.short)
     return table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
 
 
@@ -210,7 +205,7 @@ def compare(compared: list[Run]) -> str:
             "metric": ", ".join(f"{o['metric']} ({o['mode']})" for o in run.objectives),
             "best": _best_value(run, named=False),
             "best trial": _best_id(run),
-            **{p: _short(best_trial.get("params", {}).get(p)) for p in params},
+            **{p: folder.short(best_trial.get("params", {}).get(p)) for p in params},
             "epochs": best_trial.get("epochs", "-"),
             "wall time": _wall_time(run),
             "complete": "yes" if run.complete else "no: " + status(run).partition(" (")[0],
@@ -389,12 +384,6 @@ def _scheduler(run: Run) -> str:
 
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} {count}" for name, count in counts.items())
-
-
-def _short(value: Any) -> str:
-    if is_missing(value):
-        return "-"
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _yaml(config: dict[str, Any]) -> str:

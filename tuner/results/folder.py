@@ -179,7 +179,7 @@ def trial_config(
 def _space_value(param: space_lib.Param, value: Any) -> Any:
     """A cell of a table as the space gives it: a choice as listed (2.0 read back from a CSV is
     the choice 2), an integer distribution's value as an int, numpy scalars as Python's."""
-    value = _plain(value)
+    value = plain(value)
     if param.type in ("choice", "grid"):
         return next((v for v in param.args["values"] if v == value or str(v) == str(value)), value)
     if param.type in ("randint", "qrandint"):
@@ -187,7 +187,7 @@ def _space_value(param: space_lib.Param, value: Any) -> Any:
     return value
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """numpy scalars as plain Python numbers, so the YAML reads as numbers."""
     return value.item() if hasattr(value, "item") else value
 
@@ -198,7 +198,7 @@ def _best_summary(spec: RunSpec, best: dict[str, Any] | None) -> dict[str, Any] 
     return {
         "trial_id": best["trial_id"],
         spec.metric: best[f"best_{spec.metric}"],
-        "params": {n: _plain(best[n]) for n in _param_columns(spec) if not is_missing(best[n])},
+        "params": {n: plain(best[n]) for n in _param_columns(spec) if not is_missing(best[n])},
         "epochs": int(best["epochs"]),
         "checkpoint": best["checkpoint"],
     }
@@ -208,16 +208,22 @@ def leaderboard(spec: RunSpec, trials: pd.DataFrame, top: int = 10) -> str:
     """The best trials as a text table: params, best metric, epochs run, status."""
     if trials.empty:
         return "no trials ran"
-    column = f"best_{spec.metric}"
-    shown = trials.sort_values(column, ascending=spec.mode == "min", na_position="last").head(top)
-    columns = ["trial_id", *_param_columns(spec), column, "epochs", "status"]
-    table = shown[columns].copy()
-    for name in _param_columns(spec):
-        table[name] = table[name].map(_short)
-    return table.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    return leaderboard_table(trials, _param_columns(spec), f"best_{spec.metric}", spec.mode, top)
 
 
-def _short(value: Any) -> str:
+def leaderboard_table(trials: pd.DataFrame, params: list[str], column: str, mode: str, top: int) -> str:
+    """The ``top`` trials best first on ``column``, as text: the params trials.csv has, the
+    value, epochs run, status; what printed and read-back leaderboards share."""
+    shown = trials.sort_values(column, ascending=mode == "min", na_position="last", kind="stable").head(top)
+    params = [name for name in params if name in shown]
+    table = shown[["trial_id", *params, column, "epochs", "status"]].copy()
+    for name in params:
+        table[name] = table[name].map(short)
+    return table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
+
+
+def short(value: Any) -> str:
+    """A param's value in a table cell: 3 significant digits, "-" when the trial had none."""
     if is_missing(value):
         return "-"
     if isinstance(value, float):
