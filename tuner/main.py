@@ -20,7 +20,7 @@ from tuner.results import collect_trials, leaderboard, write_results
 from tuner.results.report import write_report
 from tuner.run import build_data, check_resources, connect, run
 from tuner.search import make_scheduler, make_searcher
-from tuner.spec import build_spec
+from tuner.spec import RunSpec, build_spec
 from tuner.sweep import apply_sweep_file
 from tuner.wandb_logger import log_tuning_run
 
@@ -42,7 +42,10 @@ def tune_from_config(cfg: DictConfig, results_dir: Path | None = None) -> dict[s
     if stages.check_stages(cfg) == "screen_then_train":
         summary = tune_two_stages(cfg, results_dir, bool(resume))
     else:
-        summary = tune_stage(cfg, results_dir, bool(resume), create=not resume)
+        spec = build_spec(cfg, results_dir)
+        searcher, scheduler = make_searcher(spec), make_scheduler(spec)  # their checks run here
+        data = prepare(spec)
+        summary = tune_stage(spec, searcher, scheduler, data, bool(resume), create=not resume)
     write_report_or_warn(results_dir)
     if summary["interrupted"]:
         print(f"interrupted: resume with  python -m tuner resume={results_dir}")
@@ -62,23 +65,20 @@ def write_report_or_warn(results_dir: Path) -> None:
         )
 
 
-def tune_stage(
-    cfg: DictConfig,
-    results_dir: Path,
-    resume: bool,
-    create: bool,
-    candidates: list | None = None,
-    data: Any = None,
-) -> dict[str, Any]:
-    """One search into one results folder; a two-stage run gives its data, and its candidates
-    to stage two."""
-    spec = build_spec(cfg, results_dir)
-    if candidates is not None:
-        spec = stages.train_spec(spec, candidates, stages.seeds(cfg))
-    searcher, scheduler = make_searcher(spec), make_scheduler(spec)  # their checks run here
-    data = build_data(spec.data) if data is None else data
+def prepare(spec: RunSpec) -> Any:
+    """The last checks before anything is written: the data builds, and Ray can host a trial.
+    Returns the data."""
+    data = build_data(spec.data)
     connect(spec.cluster)
     check_resources(spec)
+    return data
+
+
+def tune_stage(
+    spec: RunSpec, searcher: Any, scheduler: Any, data: Any, resume: bool, create: bool
+) -> dict[str, Any]:
+    """One search into one results folder (a whole run, or one stage of a two-stage run)."""
+    results_dir = spec.results_dir
     if create:  # valid and ready: now the results folder starts
         results_dir.mkdir(parents=True)
         OmegaConf.save(OmegaConf.create(spec.config), results_dir / "config.yaml")
@@ -99,22 +99,21 @@ def tune_two_stages(cfg: DictConfig, results_dir: Path, resume: bool) -> dict[st
     screen_cfg, train_cfg = stages.screen_config(cfg), stages.train_config(cfg)
     screen_dir, train_dir = results_dir / stages.SCREEN, results_dir / stages.TRAIN
     screen_spec, train_spec = build_spec(screen_cfg, screen_dir), build_spec(train_cfg, train_dir)
-    make_searcher(screen_spec), make_scheduler(screen_spec)  # every check before the folder starts
-    data = build_data(screen_spec.data)
-    connect(screen_spec.cluster)
-    check_resources(screen_spec)
+    searcher, scheduler = make_searcher(screen_spec), make_scheduler(screen_spec)  # their checks
+    data = prepare(screen_spec)  # stage two asks for the same resources per trial
     if not resume:
         results_dir.mkdir(parents=True)
         OmegaConf.save(cfg, results_dir / "config.yaml", resolve=True)
     clock = time.monotonic()
-    summaries = {stages.SCREEN: _stage(screen_cfg, screen_dir, data)}
+    summaries = {stages.SCREEN: _stage(screen_spec, searcher, scheduler, data)}
     ranking = train_trials = None
     if not summaries[stages.SCREEN]["interrupted"]:
         screen_trials = pd.read_csv(screen_dir / "trials.csv")
         top = stages.top_candidates(screen_spec, screen_trials, cfg.stages.top_k)
         candidates = stages.candidate_values(top, screen_spec)
         print(f"\nstage two: the top {len(candidates)} configs x {cfg.stages.seeds} seeds, {cfg.max_epochs} epochs each")
-        summaries[stages.TRAIN] = _stage(train_cfg, train_dir, data, candidates)
+        spec = stages.train_spec(train_spec, candidates, stages.seeds(cfg))
+        summaries[stages.TRAIN] = _stage(spec, make_searcher(spec), make_scheduler(spec), data)
         train_trials = stages.label_candidates(train_dir, top, screen_spec)
         ranking = stages.rank(screen_spec, top, train_trials)
         shown = ranking.drop(columns=["candidate"]).to_string(index=False, float_format=lambda v: f"{v:.4g}")
@@ -127,15 +126,15 @@ def tune_two_stages(cfg: DictConfig, results_dir: Path, resume: bool) -> dict[st
     return summary
 
 
-def _stage(cfg: DictConfig, results_dir: Path, data: Any, candidates: list | None = None) -> dict[str, Any]:
+def _stage(spec: RunSpec, searcher: Any, scheduler: Any, data: Any) -> dict[str, Any]:
     """A stage's summary: read back when it finished earlier, else run or resume it."""
-    summary_file = results_dir / "summary.json"
+    summary_file = spec.results_dir / "summary.json"
     if summary_file.is_file():
         summary = json.loads(summary_file.read_text())
         if not summary["interrupted"]:
             return summary
-    resume = tune.Tuner.can_restore(str(results_dir))
-    return tune_stage(cfg, results_dir, resume, not results_dir.exists(), candidates, data)
+    resume = tune.Tuner.can_restore(str(spec.results_dir))
+    return tune_stage(spec, searcher, scheduler, data, resume, create=not spec.results_dir.exists())
 
 
 def saved_run(results_dir: Path) -> tuple[Path, DictConfig]:
