@@ -21,7 +21,7 @@ from ray import tune
 
 from tuner import space as space_lib
 from tuner.errors import ConfigError
-from tuner.results.folder import best_config, plain
+from tuner.results.folder import best_config, param_columns, plain
 from tuner.spec import RunSpec
 from tuner.trials import COMPLETED, is_missing
 
@@ -84,7 +84,7 @@ def seeds(cfg: DictConfig) -> list[int]:
 def top_candidates(screen_spec: RunSpec, screen_trials: pd.DataFrame, top_k: int) -> pd.DataFrame:
     """Stage one's best ``top_k`` distinct configs (one row each: its params and its metric)."""
     column = f"best_{screen_spec.metric}"
-    names = _param_names(screen_spec)
+    names = param_columns(screen_spec)
     ranked = screen_trials.dropna(subset=[column]).sort_values(
         column, ascending=screen_spec.mode == "min", kind="stable"
     )
@@ -92,13 +92,9 @@ def top_candidates(screen_spec: RunSpec, screen_trials: pd.DataFrame, top_k: int
     return distinct.head(top_k)[["trial_id", *names, column]].reset_index(drop=True)
 
 
-def _param_names(spec: RunSpec) -> list[str]:
-    return [p.name for p in spec.params if p.type != space_lib.CONSTANT and p.name != "seed"]
-
-
 def candidate_values(candidates: pd.DataFrame, spec: RunSpec) -> list[dict[str, Any]]:
     """Each candidate's active parameter values, as plain Python values."""
-    names = _param_names(spec)
+    names = param_columns(spec)
     return [
         {n: plain(row[n]) for n in names if not is_missing(row[n])}
         for _, row in candidates.iterrows()
@@ -137,7 +133,7 @@ def label_candidates(train_dir: Path, top: pd.DataFrame, screen_spec: RunSpec) -
     (the candidates are distinct; trials a Ctrl-C kept from starting have their values too)."""
     trials = pd.read_csv(train_dir / "trials.csv")
     if "candidate" not in trials:
-        names = _param_names(screen_spec)
+        names = param_columns(screen_spec)
         keys = top[names].assign(candidate=range(len(top)))
         trials = trials.merge(keys, on=names, how="left", validate="many_to_one")
         trials.insert(1, "candidate", trials.pop("candidate"))

@@ -81,7 +81,7 @@ def collect_trials(spec: RunSpec, outcome: Outcome) -> tuple[pd.DataFrame, pd.Da
         epochs = len(frame)
         status = _status(outcome.states.get(trial_id), result.error, epochs, spec.max_epochs)
         row = {"trial_id": trial_id, "status": status}
-        row |= {name: params.get(name) for name in _param_columns(spec)}
+        row |= {name: params.get(name) for name in param_columns(spec)}
         row[best_column] = _best(frame, spec.metric, spec.mode)
         row |= {f"last_{m}": frame[m].iloc[-1] if epochs else None for m in metrics}
         row["epochs"] = epochs
@@ -95,7 +95,8 @@ def collect_trials(spec: RunSpec, outcome: Outcome) -> tuple[pd.DataFrame, pd.Da
     return trials, history
 
 
-def _param_columns(spec: RunSpec) -> list[str]:
+def param_columns(spec: RunSpec) -> list[str]:
+    """The sampled parameters: each is a column of trials.csv."""
     return [p.name for p in spec.params if p.type != space_lib.CONSTANT]
 
 
@@ -198,7 +199,7 @@ def _best_summary(spec: RunSpec, best: dict[str, Any] | None) -> dict[str, Any] 
     return {
         "trial_id": best["trial_id"],
         spec.metric: best[f"best_{spec.metric}"],
-        "params": {n: plain(best[n]) for n in _param_columns(spec) if not is_missing(best[n])},
+        "params": {n: plain(best[n]) for n in param_columns(spec) if not is_missing(best[n])},
         "epochs": int(best["epochs"]),
         "checkpoint": best["checkpoint"],
     }
@@ -208,7 +209,7 @@ def leaderboard(spec: RunSpec, trials: pd.DataFrame, top: int = 10) -> str:
     """The best trials as a text table: params, best metric, epochs run, status."""
     if trials.empty:
         return "no trials ran"
-    return leaderboard_table(trials, _param_columns(spec), f"best_{spec.metric}", spec.mode, top)
+    return leaderboard_table(trials, param_columns(spec), f"best_{spec.metric}", spec.mode, top)
 
 
 def leaderboard_table(trials: pd.DataFrame, params: list[str], column: str, mode: str, top: int) -> str:
