@@ -141,7 +141,7 @@ def show(run: Run, top: int) -> str:
     summary = run.summary or {}
     lines = [
         f"run:       {run.name}  ({run.path})",
-        f"search:    {run.search}, scheduler {_scheduler(run)}" + (f", stages {summary.get('stages')}" if run.stages else ""),
+        f"search:    {run.search}, scheduler {run.scheduler}" + (f", stages {summary.get('stages')}" if run.stages else ""),
         f"started:   {run.started:%Y-%m-%d %H:%M:%S}",
         f"trials:    {summary.get('num_trials', 'none recorded')}  {_counts(summary.get('status_counts', {}))}".rstrip(),
         f"wall time: {_wall_time(run)}",
@@ -199,7 +199,7 @@ def compare(compared: list[Run]) -> str:
         summary, best_trial = run.summary or {}, run.best or {}
         values = {
             "search": run.search,
-            "scheduler": _scheduler(run),
+            "scheduler": run.scheduler,
             "trials": summary.get("num_trials", "-"),
             "status": _counts(summary.get("status_counts", {})) or "-",
             "metric": ", ".join(f"{o['metric']} ({o['mode']})" for o in run.objectives),
@@ -376,10 +376,6 @@ def _best_id(run: Run) -> str:
 
 def _wall_time(run: Run) -> str:
     return f"{run.summary['wall_time_s']} s" if run.summary and "wall_time_s" in run.summary else "-"
-
-
-def _scheduler(run: Run) -> str:
-    return str((run.summary or {}).get("scheduler") or run.config.get("search", {}).get("scheduler", {}).get("type", "?"))
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -98,7 +98,7 @@ def _summary(run: Run) -> Section:
         "run": run.name,
         "folder": str(run.path),
         "search": run.search,
-        "scheduler": _scheduler(run),
+        "scheduler": run.scheduler,
         "started": run.started.isoformat(sep=" ", timespec="seconds"),
         "trials": summary.get("num_trials", len(run.trials)),
         "status": ", ".join(f"{status}: {n}" for status, n in counts.items()) or "no trials recorded",
@@ -129,11 +129,6 @@ def _best_text(run: Run, best: dict[str, Any]) -> str:
         seeds = f"± {_fmt(best.get('std'))} over {best.get('seeds')} seeds"
         return f"candidate {best['candidate']}: mean {value} {seeds} (best seed: trial {best.get('trial_id')})"
     return f"trial {best.get('trial_id')}: {value}"
-
-
-def _scheduler(run: Run) -> str:
-    search = run.config.get("search") or {}
-    return str((run.summary or {}).get("scheduler") or (search.get("scheduler") or {}).get("type", "?"))
 
 
 def _leaderboard(run: Run) -> Section:
@@ -202,7 +197,7 @@ def _epochs(frame: pd.DataFrame) -> pd.DataFrame:
 def _stops(run: Run) -> Section:
     if run.trials.empty:
         return "stops", "When trials stopped", "<p>No trials recorded.</p>"
-    trials, scheduler, column = run.trials, _scheduler(run), _best_column(run)
+    trials, scheduler, column = run.trials, run.scheduler, _best_column(run)
     fig = go.Figure()
     for status, color in STATUS_COLORS.items():
         rows = trials[trials["status"] == status]

@@ -62,6 +62,11 @@ class Run:
         return str(self.config.get("search", {}).get("name", "?"))
 
     @property
+    def scheduler(self) -> str:
+        search = self.config.get("search") or {}
+        return str((self.summary or {}).get("scheduler") or (search.get("scheduler") or {}).get("type", "?"))
+
+    @property
     def complete(self) -> bool:
         return self.summary is not None and not self.summary.get("interrupted", False)
 
