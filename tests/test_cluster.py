@@ -1,7 +1,9 @@
 """The cluster path for real on one machine: cluster.yaml, Ray Jobs with token auth, several
 raylets with one lost mid-run, and trials no node can host."""
 
+import difflib
 import os
+import re
 import secrets
 import signal
 import socket
@@ -24,15 +26,68 @@ TINY_JOB = ["search=fifo", "num_samples=2", "max_epochs=2", "data.num_train=240"
 BIN = Path(sys.executable).parent
 
 
-def test_cluster_yaml_passes_rays_autoscaler_schema():
-    config = yaml.safe_load((ROOT / "cluster.yaml").read_text())
-    validate_config(prepare_config(config))
-    workers = config["available_node_types"]["gpu_worker"]
+def launch_config(name: str) -> dict:
+    return yaml.safe_load((ROOT / name).read_text())
+
+
+@pytest.mark.parametrize("name", ["cluster.yaml", "cluster-onprem.yaml"])
+def test_the_launch_configs_pass_rays_autoscaler_schema(name):
+    validate_config(prepare_config(launch_config(name)))
+
+
+def test_cluster_yaml_launches_gpu_workers_from_a_pinned_image_and_the_lock():
+    config = launch_config("cluster.yaml")
+    head, workers = (config["available_node_types"][t] for t in ("head", "gpu_worker"))
     assert workers["min_workers"] == 0 and workers["node_config"]["InstanceType"].startswith("g")
+    assert head["resources"] == {"CPU": 0}, "trials go to the GPU workers, never beside the driver"
+    for node in (head, workers):  # never Ray's default AMI (Ubuntu 18.04, glibc 2.27)
+        assert "ubuntu-22.04" in node["node_config"]["ImageId"] or "/22.04/" in node["node_config"]["ImageId"]
+    assert "nvidia-driver" in workers["node_config"]["ImageId"]
+    assert re.search(r"pip install .*-c ~/tuner/requirements.lock boto3==[\d.]+$", " ".join(config["head_setup_commands"]))
+    profiles = {node["node_config"]["IamInstanceProfile"]["Name"] for node in (head, workers)}
+    assert len(profiles) == 2, "the head and the workers get different instance profiles"
+    # Ray creates a security group open to SSH from 0.0.0.0/0 for any node type without one.
+    assert all(node["node_config"]["SecurityGroupIds"] for node in (head, workers))
+    assert config["file_mounts"]["~/tuner/requirements.lock"] == "conf/cluster/requirements.lock"
+
+
+@pytest.mark.parametrize("name", ["cluster.yaml", "cluster-onprem.yaml"])
+def test_every_node_gets_the_lock_token_auth_and_a_graceful_job_stop(name):
+    config = launch_config(name)
+    setup = " ".join(config["setup_commands"])
+    assert re.search(r"astral.sh/uv/\d+\.\d+\.\d+/install.sh", setup), "a pinned uv"
+    assert f"--python {locked_python()} " in setup, "the Python the lock was made with, to the patch"
+    assert "pip install --quiet -r ~/tuner/requirements.lock" in setup
+    assert "chmod 700 ~/.ray && chmod 600 ~/.ray/auth_token" in setup
+    assert re.search(r"echo 'export PATH=\"\$HOME/venv/bin:\$PATH\" RAY_AUTH_MODE=token", setup)
+    assert "~/.ray/auth_token" in config["file_mounts"], "the token travels by file, never in the YAML"
     head_start = " ".join(config["head_start_ray_commands"])
     assert "RAY_AUTH_MODE=token" in head_start and "--dashboard-host=127.0.0.1" in head_start
+    assert "RAY_JOB_STOP_SIGNAL=SIGINT" in head_start
+    assert int(re.search(r"RAY_JOB_STOP_WAIT_TIME_S=(\d+)", head_start).group(1)) >= 60
     assert all("RAY_AUTH_MODE=token" in c for c in config["worker_start_ray_commands"] if "start" in c)
-    assert "~/.ray/auth_token" in config["file_mounts"], "the token travels by file, never in the YAML"
+
+
+def test_aws_and_on_prem_nodes_are_set_up_by_the_same_commands():
+    aws, onprem = launch_config("cluster.yaml"), launch_config("cluster-onprem.yaml")
+    for key in ("file_mounts", "setup_commands", "head_start_ray_commands", "worker_start_ray_commands"):
+        assert aws[key] == onprem[key], key
+
+
+def locked_python() -> str:
+    lock = (ROOT / "conf" / "cluster" / "requirements.lock").read_text()
+    return re.search(r"^# python: (\S+)$", lock, re.M).group(1)
+
+
+def test_the_lock_is_the_environment_the_suite_runs_in(tmp_path):
+    written = tmp_path / "requirements.lock"
+    subprocess.run([sys.executable, ROOT / ".ci" / "lock.py", written], check=True, capture_output=True)
+    lock = ROOT / "conf" / "cluster" / "requirements.lock"
+    assert written.read_text() == lock.read_text(), (
+        "conf/cluster/requirements.lock is not this environment: run `make lock`\n"
+        + "".join(difflib.unified_diff(lock.read_text().splitlines(True), written.read_text().splitlines(True)))
+    )
+    assert re.search(r"^torch==[\d.]+$", lock.read_text(), re.M), "no +cpu: GPU nodes take the CUDA build"
 
 
 def test_a_misspelt_cluster_yaml_is_refused_by_the_same_schema():
