@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import hydra
 import pandas as pd
+import ray
 from omegaconf import DictConfig, OmegaConf
 from ray import tune
 
@@ -47,8 +48,6 @@ def tune_from_config(cfg: DictConfig, results_dir: Path | None = None) -> dict[s
         data = prepare(spec)
         summary = tune_stage(spec, searcher, scheduler, data, bool(resume), create=not resume)
     write_report_or_warn(results_dir)
-    if summary["interrupted"]:
-        print(f"interrupted: resume with  python -m tuner resume={results_dir}")
     return summary
 
 
@@ -172,12 +171,17 @@ def check_group_options(overrides: Sequence[str]) -> None:
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def hydra_main(cfg: DictConfig) -> None:
     try:
-        tune_from_config(cfg)
+        summary = tune_from_config(cfg)
     except ConfigError as err:
         exit_with(err)
     except KeyboardInterrupt:  # a second Ctrl-C: Ray already saved its state at the first
         print("\nstopped at once; the state of the last snapshot can be resumed", file=sys.stderr)
         sys.exit(130)
+    if summary["interrupted"]:
+        # Ray prints the trials' log lines it held back (deduplicated) when it disconnects: that
+        # first, so the resume command is the last line (of `ray job logs` after `ray job stop`).
+        ray.shutdown()
+        print(f"interrupted: resume with  python -m tuner resume={summary['results_dir']}")
 
 
 def exit_with(err: ConfigError) -> None:
