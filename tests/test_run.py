@@ -1,14 +1,17 @@
 """Tiny real tuning runs on the shared local Ray, read back from their results folders."""
 
 import json
+import types
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.fs
 import pytest
 import yaml
 
 from tests.conftest import TINY, compose_config
 from tuner.main import tune_from_config
+from tuner.run import ProgressLogger
 from tuner.train import retrain
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
@@ -126,3 +129,37 @@ def test_best_config_retrains_the_best_trial_alone(tmp_path):
     params = json.loads((trial_dir / "params.json").read_text())
     assert params["lr"] == pytest.approx(summary["best_trial"]["params"]["lr"])
     assert params["model.channels"] == summary["best_trial"]["params"]["model.channels"]
+
+
+class ResumedTrial:
+    """What Ray's file loggers read of a resumed trial: where its files are in the results
+    folder, and its staging folder on the driver."""
+
+    def __init__(self, results: Path, staging: Path) -> None:
+        self.checkpoint = True
+        self.storage = types.SimpleNamespace(
+            trial_fs_path=str(results), storage_filesystem=pyarrow.fs.LocalFileSystem()
+        )
+        self.local_experiment_path = str(staging / "driver_artifacts")
+        self.local_path = str(staging / "driver_artifacts" / results.name)
+
+    def init_local_path(self) -> None:
+        Path(self.local_path).mkdir(parents=True, exist_ok=True)
+
+
+def test_a_resumed_trials_progress_comes_back_whole_and_goes_on(tmp_path):
+    """Moved into the staging folder whole, never written in place: Ray's sync of that folder
+    over the results folder must not catch a half-copied file (it truncated the original)."""
+    results = tmp_path / "results" / "trial"
+    results.mkdir(parents=True)
+    saved = "epoch,val_acc\n" + "".join(f"{epoch},0.5\n" for epoch in range(1, 6))
+    (results / "progress.csv").write_text(saved)
+    trial = ResumedTrial(results, tmp_path / "staging")
+    trial.init_local_path()
+    staged = Path(trial.local_path, "progress.csv")
+    staged.write_text(saved[:20])  # a retried trial: this session's own copy is there already
+    before = staged.stat().st_ino
+    ProgressLogger().log_trial_result(6, trial, {"epoch": 6, "val_acc": 0.6})
+    assert staged.read_text() == saved + "6,0.6\n"
+    assert staged.stat().st_ino != before, "replaced by a whole copy, not rewritten in place"
+    assert [p.name for p in (tmp_path / "staging").iterdir()] == ["driver_artifacts"], "no copy left aside"

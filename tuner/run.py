@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import hydra
+import pyarrow.fs
 import ray
 from ray import tune
 from ray.train._internal.session import get_session
@@ -78,8 +80,8 @@ def run(
                     checkpoint_score_order=spec.mode,
                 ),
                 callbacks=[
-                    CSVLoggerCallback(),
-                    JsonLoggerCallback(),  # params.json: the config each trial got
+                    ProgressLogger(),
+                    ResultLogger(),  # params.json: the config each trial got
                     NodeRecorder(spec.results_dir / NODES_FILE),
                     *trial_callbacks(spec),
                 ],
@@ -100,6 +102,38 @@ def trial_states(results_dir: Path) -> dict[str, str]:
     """
     analysis = tune.ExperimentAnalysis(str(results_dir))
     return {trial.trial_id: trial.status for trial in analysis.trials}
+
+
+class WholeFileRestore:
+    """For Ray's per-trial file loggers: a resumed or retried trial's progress.csv or
+    result.json comes back from the results folder whole.
+
+    Ray copies it straight into the driver's staging folder, which a background sync keeps
+    uploading over the results folder: a sync that caught the copy half-written truncated the
+    file being copied, and the trial lost its earlier epochs (about one resume in ten after a
+    Ctrl-C or `ray job stop`). Here the copy is made beside the staging folder, then moved in.
+    """
+
+    def _restore_from_remote(self, file_name: str, trial: Any) -> None:
+        if not trial.checkpoint:
+            return  # a first start: nothing was saved
+        source = Path(trial.storage.trial_fs_path, file_name).as_posix()
+        fd, aside = tempfile.mkstemp(dir=Path(trial.local_experiment_path).parent)
+        os.close(fd)
+        try:
+            pyarrow.fs.copy_files(source, aside, source_filesystem=trial.storage.storage_filesystem)
+        except FileNotFoundError:  # not synced to the results folder before the run ended
+            os.unlink(aside)
+            return
+        os.replace(aside, Path(trial.local_path, file_name))
+
+
+class ProgressLogger(WholeFileRestore, CSVLoggerCallback):
+    """Ray's progress.csv per trial, restored whole."""
+
+
+class ResultLogger(WholeFileRestore, JsonLoggerCallback):
+    """Ray's result.json and params.json per trial, restored whole."""
 
 
 class NodeRecorder(tune.Callback):
