@@ -1,5 +1,5 @@
-"""The cluster path for real on one machine: cluster.yaml, Ray Jobs with token auth, several
-raylets with one lost mid-run, and trials no node can host."""
+"""The cluster path for real on one machine: the launch configs and the lock they install, Ray
+Jobs with token auth, several raylets with one lost mid-run, and trials no node can host."""
 
 import difflib
 import os

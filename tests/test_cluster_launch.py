@@ -8,6 +8,7 @@ own Ray or anyone else's on the machine, and killing the namespace ends whatever
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import os
@@ -200,7 +201,10 @@ def onprem(tmp_path):
         yield OnPrem(config_file, home, f"http://127.0.0.1:{dashboard}", env, sshd)
     finally:
         sshd.close()
-        shutil.rmtree(ssh_control_dir(cluster_name), ignore_errors=True)
+        control = ssh_control_dir(cluster_name)
+        shutil.rmtree(control, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            control.parent.rmdir()  # when no other cluster's sockets are there
 
 
 def ssh_control_dir(cluster_name: str) -> Path:
