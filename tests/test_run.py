@@ -147,19 +147,29 @@ class ResumedTrial:
         Path(self.local_path).mkdir(parents=True, exist_ok=True)
 
 
-def test_a_resumed_trials_progress_comes_back_whole_and_goes_on(tmp_path):
-    """Moved into the staging folder whole, never written in place: Ray's sync of that folder
-    over the results folder must not catch a half-copied file (it truncated the original)."""
-    results = tmp_path / "results" / "trial"
+def saved_progress(results: Path) -> str:
+    """A trial's progress.csv of five epochs, as the results folder holds it."""
     results.mkdir(parents=True)
     saved = "epoch,val_acc\n" + "".join(f"{epoch},0.5\n" for epoch in range(1, 6))
     (results / "progress.csv").write_text(saved)
-    trial = ResumedTrial(results, tmp_path / "staging")
+    return saved
+
+
+def test_a_trial_resumed_on_the_same_head_goes_on_from_its_staged_progress(tmp_path):
+    """Ray's sync rewrites the results folder's copy in place from the staged one; a restore
+    reading it mid-rewrite (here: empty) must not replace the staged rows."""
+    saved = saved_progress(tmp_path / "results" / "trial")
+    trial = ResumedTrial(tmp_path / "results" / "trial", tmp_path / "staging")
     trial.init_local_path()
-    staged = Path(trial.local_path, "progress.csv")
-    staged.write_text(saved[:20])  # a retried trial: this session's own copy is there already
-    before = staged.stat().st_ino
+    Path(trial.local_path, "progress.csv").write_text(saved)
+    (tmp_path / "results" / "trial" / "progress.csv").write_text("")
     ProgressLogger().log_trial_result(6, trial, {"epoch": 6, "val_acc": 0.6})
-    assert staged.read_text() == saved + "6,0.6\n"
-    assert staged.stat().st_ino != before, "replaced by a whole copy, not rewritten in place"
+    assert Path(trial.local_path, "progress.csv").read_text() == saved + "6,0.6\n"
+
+
+def test_a_trial_resumed_on_another_head_gets_its_progress_whole(tmp_path):
+    saved = saved_progress(tmp_path / "results" / "trial")
+    trial = ResumedTrial(tmp_path / "results" / "trial", tmp_path / "staging")
+    ProgressLogger().log_trial_result(6, trial, {"epoch": 6, "val_acc": 0.6})
+    assert Path(trial.local_path, "progress.csv").read_text() == saved + "6,0.6\n"
     assert [p.name for p in (tmp_path / "staging").iterdir()] == ["driver_artifacts"], "no copy left aside"

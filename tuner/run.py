@@ -106,17 +106,22 @@ def trial_states(results_dir: Path) -> dict[str, str]:
 
 class WholeFileRestore:
     """For Ray's per-trial file loggers: a resumed or retried trial's progress.csv or
-    result.json comes back from the results folder whole.
+    result.json goes on from the copy that holds every row.
 
-    Ray copies it straight into the driver's staging folder, which a background sync keeps
-    uploading over the results folder: a sync that caught the copy half-written truncated the
-    file being copied, and the trial lost its earlier epochs (about one resume in ten after a
-    Ctrl-C or `ray job stop`). Here the copy is made beside the staging folder, then moved in.
+    Ray restores the file by copying it from the results folder into the driver's staging
+    folder, over what is there. But the results folder holds the copy: a background sync keeps
+    uploading the staging folder over it, rewriting it in place. A restore that read it
+    mid-rewrite, or a sync that caught the restore half-written, left a trial with its later
+    epochs only (about one resume in ten after `ray job stop`, where the resumed driver runs on
+    the same head and finds the staging folder of the one stopped). So a staged file is kept;
+    without one (another head), the results folder's file, which no sync then rewrites, is
+    copied aside and moved in whole.
     """
 
     def _restore_from_remote(self, file_name: str, trial: Any) -> None:
-        if not trial.checkpoint:
-            return  # a first start: nothing was saved
+        staged = Path(trial.local_path, file_name)
+        if not trial.checkpoint or staged.exists():
+            return  # a first start, or the newest copy is here
         source = Path(trial.storage.trial_fs_path, file_name).as_posix()
         fd, aside = tempfile.mkstemp(dir=Path(trial.local_experiment_path).parent)
         os.close(fd)
@@ -125,7 +130,7 @@ class WholeFileRestore:
         except FileNotFoundError:  # not synced to the results folder before the run ended
             os.unlink(aside)
             return
-        os.replace(aside, Path(trial.local_path, file_name))
+        os.replace(aside, staged)
 
 
 class ProgressLogger(WholeFileRestore, CSVLoggerCallback):
