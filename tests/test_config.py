@@ -20,6 +20,8 @@ def test_every_group_option_composes_and_validates(group, option, tmp_path):
         overrides += ["~space", "+space={lr: {type: grid, values: [0.001, 0.01]}}"]
     if option == "nsga2":  # a Pareto search needs a second objective
         overrides += ["objectives={num_params:min}"]
+    if option == "remote":  # every node must reach the storage: no relative folder
+        overrides += [f"storage={tmp_path}"]
     cfg = compose_config(*overrides)
     spec = build_spec(cfg, tmp_path)
     assert cfg[group] is not None

@@ -36,7 +36,6 @@ BAD_CONFIGS = [
     (["search.searcher=bayes"], "search.searcher", "unknown searcher"),
     (["search.scheduler.type=pbt"], "search.scheduler.type", "unknown scheduler"),
     (["data._target_=trainables.data.nope"], "data._target_", "has no function 'nope'"),
-    (["storage=s3://bucket/tuner"], "storage", "is a URI"),
     (["search=nsga2"], "objectives", "needs a metric to trade off"),
     (["objectives={num_params:less}"], "objectives.num_params", "must be min or max"),
     (["objectives={val_acc:max}"], "objectives.val_acc", "already the run's metric"),

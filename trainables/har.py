@@ -9,6 +9,7 @@ import os
 import tempfile
 import time
 import warnings
+from typing import Callable
 
 import numpy as np
 import torch
@@ -27,11 +28,12 @@ CHECKPOINT_FILE = "checkpoint.pt"
 Scheduler = torch.optim.lr_scheduler.LRScheduler | None  # None for lr_schedule "none"
 
 
-def train(config: dict, data: Dataset) -> None:
+def train(config: dict, data: Dataset, report: Callable[..., None] = tune.report) -> None:
     """Train `config["model"]` for `config["max_epochs"]` epochs, reporting METRICS after each one.
 
     Resumes from Ray Tune's checkpoint when there is one, so a paused or retried trial carries on
-    at the next epoch; PBT's mutated lr and weight decay replace the checkpoint's.
+    at the next epoch; PBT's mutated lr and weight decay replace the checkpoint's. `report` is
+    Ray Tune's, or the one tuner hands in (it adds the node and a weighted score).
     """
     torch.set_num_threads(config["threads"])
     device = resolve_device(config["device"])
@@ -92,9 +94,9 @@ def train(config: dict, data: Dataset) -> None:
         if epoch % config["checkpoint_every"] == 0 or epoch == config["max_epochs"]:
             with tempfile.TemporaryDirectory() as directory:
                 save_checkpoint(directory, model, optimizer, scheduler, epoch, scaler, train_time_s)
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+                report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
         else:
-            tune.report(metrics)
+            report(metrics)
 
 
 def train_one_epoch(

@@ -7,6 +7,7 @@ Each trial's config is the ``train:`` section plus ``model``, ``max_epochs``, ``
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from tuner import space as space_lib
-from tuner import wandb_logger
+from tuner import storage, wandb_logger
 from tuner.errors import ConfigError
 
 SCHEDULERS = ("fifo", "asha", "hyperband")
@@ -32,7 +33,8 @@ class RunSpec:
     """A validated tuning run: what to train, on what space, with which search and resources."""
 
     name: str
-    results_dir: Path
+    results_dir: Path  # where tuner writes its files, on the driver
+    remote: str | None  # the bucket URI the results folder is copied to; None: results_dir is it
     trainable: Callable[..., None]
     data: dict[str, Any]
     base_config: dict[str, Any]
@@ -58,19 +60,14 @@ class RunSpec:
     config: dict[str, Any]
 
 
-def build_spec(cfg: DictConfig, results_dir: Path) -> RunSpec:
+def build_spec(cfg: DictConfig, results_dir: Path, remote: str | None = None) -> RunSpec:
     """Check every user-facing key of ``cfg`` and compile the space for the chosen searcher."""
     config = _resolve(cfg)
     _check_positive(config, "num_samples", integer=True)
     _check_positive(config, "max_epochs", integer=True)
     if config["mode"] not in ("min", "max"):
         raise ConfigError("mode", f"must be min or max, got {config['mode']!r}", "set mode=max or mode=min")
-    if "://" in str(config["storage"]):
-        raise ConfigError(
-            "storage",
-            f"'{config['storage']}' is a URI; the results folder must be a filesystem path",
-            "mount the bucket or network filesystem at the same path on every node and give it",
-        )
+    check_cluster_storage(config["cluster"], str(config["storage"]))
     trial = config["trial"]
     _check_positive(trial, "cpus", key="trial.cpus")
     if trial["gpus"] < 0:
@@ -87,6 +84,12 @@ def build_spec(cfg: DictConfig, results_dir: Path) -> RunSpec:
     weights = check_weights(config.get("weights"), objectives, searcher)
 
     trainable, module = import_trainable(config["trainable"])
+    if weights and not takes_report(trainable):
+        raise ConfigError(
+            "weights",
+            f"{config['trainable']} reports through ray.tune.report itself, so tuner cannot add {SCORE} to its reports",
+            "give it a report argument (def train(config, data, report=tune.report)) and call report(...), or use search=nsga2",
+        )
     reported = getattr(module, "METRICS", None)
     for objective in objectives:
         key = "metric" if objective is objectives[0] else f"objectives.{objective['metric']}"
@@ -107,6 +110,7 @@ def build_spec(cfg: DictConfig, results_dir: Path) -> RunSpec:
     return RunSpec(
         name=config["name"],
         results_dir=results_dir,
+        remote=remote,
         trainable=trainable,
         data=config["data"],
         base_config=base_config,
@@ -131,6 +135,31 @@ def build_spec(cfg: DictConfig, results_dir: Path) -> RunSpec:
         logger=check_logger(config["logger"]),
         config=config,
     )
+
+
+def check_cluster_storage(cluster: dict[str, Any], location: str) -> None:
+    """Storage every node can reach: a bucket (checked when the run prepares, as it takes the
+    network), or with cluster=remote an absolute path (a relative one would land in a job's
+    temporary folder); no Ray Client address."""
+    if cluster.get("kind") == "remote" and not storage.is_uri(location) and not Path(location).expanduser().is_absolute():
+        raise ConfigError(
+            "storage",
+            f"'{location}' is relative: on a cluster it would land in the job's temporary working folder",
+            "give a bucket (storage=s3://<bucket>/<prefix>) or a folder mounted on every node (storage=/mnt/shared/tuner)",
+        )
+    address = str(cluster.get("address") or "")
+    if address.startswith("ray://"):
+        raise ConfigError(
+            "cluster.address",
+            f"'{address}' is a Ray Client address: the run would drive Ray Tune from the head, away from its results folder",
+            "submit the run as a job (ray job submit --address http://<head>:8265 -- python -m tuner cluster=remote ...)",
+        )
+
+
+def takes_report(trainable: Callable[..., None]) -> bool:
+    """Whether the trainable reports through a ``report`` argument that tuner hands it (and so
+    can get the weighted score and its node added), rather than calling ray.tune.report."""
+    return "report" in inspect.signature(trainable).parameters
 
 
 def check_objectives(config: dict[str, Any], searcher: str, scheduler: str) -> list[dict[str, str]]:

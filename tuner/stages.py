@@ -164,6 +164,7 @@ def rank(
 
 def write_top(
     results_dir: Path,
+    location: str,
     name: str,
     spec: RunSpec,
     summaries: dict[str, dict[str, Any]],
@@ -172,7 +173,7 @@ def write_top(
     wall_time_s: float,
 ) -> dict[str, Any]:
     """ranking.csv, best_config.yaml (stage two's winner) and summary.json at the run's top;
-    ``spec`` is stage two's."""
+    ``spec`` is stage two's, ``location`` where the results folder is (a bucket URI or its path)."""
     screen = summaries[SCREEN]
     summary = {
         "name": name,
@@ -185,7 +186,7 @@ def write_top(
         "errors": {k: v for s in summaries.values() for k, v in s["errors"].items()},
         "best_trial": None,
         "wall_time_s": round(wall_time_s, 2),
-        "results_dir": str(results_dir),
+        "results_dir": location,
     }
     if ranking is not None and not ranking.empty and not is_missing(ranking.iloc[0][f"mean_{spec.metric}"]):
         ranking.to_csv(results_dir / "ranking.csv", index=False)

@@ -13,15 +13,15 @@ from typing import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
+from tuner import storage
 from tuner.errors import ConfigError
 from tuner.main import CONF_DIR, GROUPS, check_group_options, exit_with, tune_from_config
 
 
-def retrain(config_path: Path, overrides: Sequence[str] = ()) -> dict:
-    """Run the config at ``config_path`` as a single trial and return the run's summary."""
-    if not config_path.is_file():
-        raise ConfigError("config", f"no file at {config_path}", "give the path of a best_config.yaml")
-    cfg = OmegaConf.load(config_path)
+def retrain(config_path: Path | str, overrides: Sequence[str] = ()) -> dict:
+    """Run the config at ``config_path`` (a path, or a URI in a bucket) as a single trial and
+    return the run's summary."""
+    cfg = OmegaConf.create(read_config(str(config_path)))
     for override in overrides:
         key, _, value = override.partition("=")
         if key in GROUPS:  # logger=none: the option's file replaces the group, as Hydra would
@@ -29,6 +29,18 @@ def retrain(config_path: Path, overrides: Sequence[str] = ()) -> dict:
         else:
             cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([override]))
     return tune_from_config(cfg)
+
+
+def read_config(location: str) -> str:
+    """The text of a config file on disk or in a bucket."""
+    fix = "give the path or URI of a best_config.yaml"
+    if storage.is_uri(location):
+        storage.check_bucket(location, key="config")
+        if storage.exists(location):
+            return storage.read_text(location)
+    elif Path(location).is_file():
+        return Path(location).read_text()
+    raise ConfigError("config", f"no file at {location}", fix)
 
 
 def group_option(group: str, option: str) -> DictConfig:
@@ -44,7 +56,7 @@ def main(argv: Sequence[str]) -> None:
         print(__doc__.strip().splitlines()[0], file=sys.stderr)
         sys.exit(2)
     try:
-        retrain(Path(argv[0]), argv[1:])
+        retrain(argv[0], argv[1:])
     except ConfigError as err:
         exit_with(err)
 

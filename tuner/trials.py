@@ -1,7 +1,8 @@
 """What a trial's record means, shared by the results folder and the W&B logger.
 
 One status rule for both, so trials.csv and each trial's W&B run always agree; and which keys
-of a Ray Tune result are Ray's bookkeeping rather than the trainable's metrics.
+of a Ray Tune result are bookkeeping (Ray's, and the node tuner adds) rather than the trainable's
+metrics.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from ray.tune.result import AUTO_RESULT_KEYS
 
 COMPLETED, STOPPED, ERRORED, DIVERGED = "completed", "early_stopped", "errored", "diverged"
 UNFINISHED = "unfinished"
-RAY_KEYS = set(AUTO_RESULT_KEYS) | {"done", "should_checkpoint", "experiment_tag", "trial_id"}
+NODE_KEY = "node_id"  # tuner's report adds the node each result came from
+RAY_KEYS = set(AUTO_RESULT_KEYS) | {"done", "should_checkpoint", "experiment_tag", "trial_id", NODE_KEY}
 
 
 def ended_status(error: str, epochs: int, max_epochs: int) -> str:

@@ -45,6 +45,7 @@ import wandb
 from ray import tune
 
 from tuner import space as space_lib
+from tuner import storage
 from tuner.errors import ConfigError
 from tuner.trials import COMPLETED, RAY_KEYS, STOPPED, ended_status, is_missing, last_line
 
@@ -360,8 +361,8 @@ def _summary_run(
             f"best_{settings.metric}": best.get(settings.metric),
         }
     )
-    checkpoint = Path(best.get("checkpoint") or "")
-    if best.get("checkpoint") and checkpoint.is_dir():
+    checkpoint = best.get("checkpoint") or ""
+    if storage.is_uri(checkpoint) or (checkpoint and Path(checkpoint).is_dir()):
         artifact = wandb.Artifact(
             artifact_name(settings.group),
             type="model",
@@ -372,8 +373,11 @@ def _summary_run(
                 "params": best.get("params"),
             },
         )
-        # Referenced in place, not copied: the checkpoint stays in the results folder.
-        artifact.add_dir(str(checkpoint), policy="immutable")
+        # Referenced in place, not copied: the checkpoint stays in the results folder or bucket.
+        if storage.is_uri(checkpoint):
+            artifact.add_reference(checkpoint)
+        else:
+            artifact.add_dir(checkpoint, policy="immutable")
         run.log_artifact(artifact, aliases=["best"])
     writer.runs.pop("summary")
     run.finish()

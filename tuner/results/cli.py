@@ -10,13 +10,16 @@ into one that reads back whole.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn, Sequence
 
 from omegaconf import OmegaConf
 
+from tuner import storage as buckets
 from tuner.errors import ConfigError
 from tuner.main import exit_with
 from tuner.results import folder, runs
@@ -24,7 +27,8 @@ from tuner.results.runs import Run
 from tuner.trials import is_missing
 
 PROG = "python -m tuner.results"
-NO_RUNS_FIX = "run python -m tuner first, or give --storage <folder>"
+NO_RUNS_FIX = "run python -m tuner first, or give --storage <folder or bucket URI>"
+_COPIES: tempfile.TemporaryDirectory | None = None  # local copies of runs in a bucket
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -55,7 +59,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument(
-        "--storage", type=Path, default=Path("outputs"), help="the folder holding the results folders (default: outputs)"
+        "--storage", default="outputs", help="the folder or bucket URI holding the results folders (default: outputs)"
     )
     parser = _Parser(prog=PROG, description="Read results folders back: a RUN is a folder path, or a name under --storage.")
     verbs = parser.add_subparsers(dest="verb", metavar="<verb>")
@@ -91,24 +95,53 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _load(name: str, storage: Path) -> Run:
-    """A RUN argument: a folder path, else a name under storage."""
-    for path in (Path(name), storage / name):
-        if path.is_dir():
-            return runs.load_run(path)
+def _load(name: str, storage: str) -> Run:
+    """A RUN argument: a folder path or URI, else a name under storage."""
+    if buckets.is_uri(name) or buckets.is_uri(storage):
+        uri = name if buckets.is_uri(name) else buckets.join(storage, name)
+        buckets.check_bucket(uri, key=name)
+        if buckets.exists(uri):
+            return _read_run(_fetch(uri), uri)
+    else:
+        for path in (Path(name), Path(storage) / name):
+            if path.is_dir():
+                return runs.load_run(path)
     fix = f"give a folder path, or a name that `{PROG} list` shows"
     raise ConfigError(name, f"no results folder here or under {storage}", fix)
 
 
-def list_runs(storage: Path) -> str:
+def _fetch(uri: str) -> Path:
+    """A local copy of the results files at a URI, in a folder removed when the command ends."""
+    global _COPIES
+    if _COPIES is None:
+        _COPIES = tempfile.TemporaryDirectory(prefix="tuner-results-")
+    return buckets.download(uri, Path(tempfile.mkdtemp(dir=_COPIES.name)) / buckets.name(uri))
+
+
+def _find_runs(storage: str) -> list[tuple[Path, str | None]]:
+    """The results folders under storage, each as (its local path or copy, its URI or None)."""
+    if not buckets.is_uri(storage):
+        return [(path, None) for path in runs.find_runs(Path(storage))]
+    buckets.check_bucket(storage, key="storage")
+    copies = [(_fetch(uri), uri) for uri in buckets.list_folders(storage)]
+    return [(path, uri) for path, uri in copies if runs.is_run(path)]
+
+
+def _read_run(path: Path, location: str | None) -> Run:
+    """A results folder read back; a copy of one in a bucket remembers its URI."""
+    run = runs.load_run(path)
+    return dataclasses.replace(run, location=location) if location else run
+
+
+def list_runs(storage: str) -> str:
     """One line per run, newest first; a damaged folder is a line saying why, not an error."""
-    paths = runs.find_runs(storage)
-    if not paths:
+    found = _find_runs(storage)
+    if not found:
         raise ConfigError("storage", f"no results folders under {storage}", NO_RUNS_FIX)
     lines = []
-    for path in paths:
+    for path, location in found:
         try:
-            run = runs.load_run(path)
+            run = _read_run(path, location)
         except ConfigError as err:
             started = datetime.fromtimestamp(path.stat().st_mtime)
             reason = str(err).replace(f"{path.resolve()}/", "")
@@ -130,7 +163,7 @@ def list_runs(storage: Path) -> str:
 
 def status(run: Run) -> str:
     """complete, or how the run ended early and the command that continues it."""
-    resume = f"(resume: python -m tuner resume={run.path})"
+    resume = f"(resume: python -m tuner resume={run.where})"
     if run.summary is None:
         return f"killed before its summary {resume}"
     return f"interrupted {resume}" if run.summary.get("interrupted") else "complete"
@@ -140,7 +173,7 @@ def show(run: Run, top: int) -> str:
     """What the run was and how it ended, then its leaderboard (and ranking, Pareto front)."""
     summary = run.summary or {}
     lines = [
-        f"run:       {run.name}  ({run.path})",
+        f"run:       {run.name}  ({run.where})",
         f"search:    {run.search}, scheduler {run.scheduler}" + (f", stages {summary.get('stages')}" if run.stages else ""),
         f"started:   {run.started:%Y-%m-%d %H:%M:%S}",
         f"trials:    {summary.get('num_trials', 'none recorded')}  {_counts(summary.get('status_counts', {}))}".rstrip(),
@@ -215,7 +248,7 @@ def compare(compared: list[Run]) -> str:
     return _table(list(rows.values()))
 
 
-def best(names: Sequence[str], storage: Path, metric: str | None, mode: str | None) -> str:
+def best(names: Sequence[str], storage: str, metric: str | None, mode: str | None) -> str:
     """The best config as YAML, after a comment naming its run, trial and value. Across several
     runs (every run under storage when none is named) the best of their bests."""
     chosen, skipped = ([_load(name, storage) for name in names], []) if names else _readable_runs(storage)
@@ -232,12 +265,12 @@ def best(names: Sequence[str], storage: Path, metric: str | None, mode: str | No
     return f"{comment}\n{pick.config}"
 
 
-def _readable_runs(storage: Path) -> tuple[list[Run], list[str]]:
+def _readable_runs(storage: str) -> tuple[list[Run], list[str]]:
     """Every run under storage that reads back with trials, and why each other one does not."""
     found, skipped = [], []
-    for path in runs.find_runs(storage):
+    for path, location in _find_runs(storage):
         try:
-            run = runs.load_run(path)
+            run = _read_run(path, location)
         except ConfigError as err:
             skipped.append(f"{path.name}, damaged: {err}")
             continue
@@ -300,11 +333,15 @@ def _check_trials(run: Run) -> None:
         raise ConfigError(run.name, f"has no trials recorded: {status(run)}", "resume it with the command above")
 
 
-def report(run: Run) -> Path:
-    """Rebuild the run's report.html."""
+def report(run: Run) -> str:
+    """Rebuild the run's report.html (in its bucket too, for a run in one); returns where it is."""
     from tuner.results.report import write_report  # plotly's import is slow: only this verb needs it
 
-    return write_report(run.path)
+    page = write_report(run.path)
+    if not run.location:
+        return str(page)
+    buckets.upload(page, buckets.join(run.location, page.name))
+    return buckets.join(run.location, page.name)
 
 
 def retrain(run: Run, top: int | None, overrides: Sequence[str]) -> list[dict[str, Any]]:
@@ -320,13 +357,13 @@ def retrain(run: Run, top: int | None, overrides: Sequence[str]) -> list[dict[st
         print(f"note: {run.name} is incomplete, {status(run)}: retraining the best of the trials it recorded")
     if top is None:
         runs.read_best_config(run)
-        configs = [(_best_label(run), run.path / "best_config.yaml")]
+        configs = [(_best_label(run), Path("best_config.yaml"))]
     else:
         configs = [(label, _write_trial_config(run, name, row)) for label, name, row in _top_trials(run, top)]
     summaries = []
     for number, (label, path) in enumerate(configs, start=1):
-        print(f"\nretrain {number}/{len(configs)}: {label}, from {path}")
-        summaries.append(train_config(path, overrides))
+        print(f"\nretrain {number}/{len(configs)}: {label}, from {_where(run, path)}")
+        summaries.append(train_config(run.path / path, overrides))
     print(f"\nretrained {len(summaries)} config(s) of {run.name}:")
     for (label, _), summary in zip(configs, summaries):
         print(f"  {label}: {summary['results_dir']}")
@@ -345,15 +382,24 @@ def _top_trials(run: Run, top: int) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def _write_trial_config(run: Run, name: str, row: dict[str, Any]) -> Path:
-    """RUN/retrain/<name>.yaml, written once: an existing different file is never replaced."""
+    """RUN/retrain/<name>.yaml, written once: an existing different file is never replaced.
+    Returns its path inside the run's folder."""
     text = _yaml(runs.trial_config(run, row, f"{run.config['name']}-{name}"))
-    path = run.path / "retrain" / f"{name}.yaml"
+    inside = Path("retrain", f"{name}.yaml")
+    path = run.path / inside
     if path.exists() and path.read_text() != text:
-        fix = f"move it away, or retrain it with python -m tuner.train {path}"
-        raise ConfigError(str(path), "exists and is not this trial's config", fix)
+        fix = f"move it away, or retrain it with python -m tuner.train {_where(run, inside)}"
+        raise ConfigError(_where(run, inside), "exists and is not this trial's config", fix)
     path.parent.mkdir(exist_ok=True)
     path.write_text(text)
-    return path
+    if run.location:
+        buckets.upload(path, buckets.join(run.location, *inside.parts))
+    return inside
+
+
+def _where(run: Run, inside: Path) -> str:
+    """A file of the run's folder as the user finds it: in the bucket, or on disk."""
+    return buckets.join(run.location, *inside.parts) if run.location else str(run.path / inside)
 
 
 def _best_value(run: Run, named: bool = True) -> str:

@@ -18,11 +18,11 @@ from omegaconf import OmegaConf
 from ray import tune
 
 from tuner import space as space_lib
+from tuner import storage
 from tuner.results.pareto import pareto_front
-from tuner.run import FINISHED_STATES, Outcome, read_nodes
+from tuner.run import FINISHED_STATES, Outcome
 from tuner.spec import RunSpec
-from tuner.trials import RAY_KEYS, UNFINISHED, ended_status, is_missing, last_line
-
+from tuner.trials import NODE_KEY, RAY_KEYS, UNFINISHED, ended_status, is_missing, last_line
 
 
 def write_results(
@@ -58,7 +58,7 @@ def write_results(
         "errors": {r.trial_id: r.error for r in trials.itertuples() if r.error} if len(trials) else {},
         "best_trial": _best_summary(spec, best),
         "wall_time_s": round(wall_time_s, 2),
-        "results_dir": str(folder),
+        "results_dir": spec.remote or str(folder),
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary
@@ -69,10 +69,10 @@ def collect_trials(spec: RunSpec, outcome: Outcome) -> tuple[pd.DataFrame, pd.Da
     the long per-epoch history of all trials."""
     rows, histories = [], []
     best_column = f"best_{spec.metric}"
-    nodes = read_nodes(spec.results_dir)
     for result in outcome.grid:
         trial_id = Path(result.path).name
-        frame = _epochs(_progress(result))
+        progress = _progress(result)
+        frame = _epochs(progress)
         metrics = [c for c in frame.columns if c not in RAY_KEYS and not c.startswith("config/")]
         params = space_lib.active(spec.params, result.config or {})
         history = frame[metrics].copy()
@@ -87,7 +87,7 @@ def collect_trials(spec: RunSpec, outcome: Outcome) -> tuple[pd.DataFrame, pd.Da
         row["epochs"] = epochs
         row["time_s"] = round(float(frame["time_total_s"].iloc[-1]), 2) if epochs else 0.0
         row["error"] = _error_line(result.error)
-        row["nodes"] = ";".join(nodes.get(trial_id, []))
+        row["nodes"] = ";".join(_nodes(progress))
         row["checkpoint"] = _best_checkpoint(result, spec)
         rows.append(row)
     trials = pd.DataFrame(rows)
@@ -101,10 +101,21 @@ def param_columns(spec: RunSpec) -> list[str]:
 
 
 def _progress(result: tune.Result) -> pd.DataFrame | None:
-    """Every result a trial reported. Read from its progress.csv, which a retried trial extends,
-    where Ray's result.json starts over when the trial resumes on another actor."""
-    path = Path(result.path) / "progress.csv"
-    return pd.read_csv(path) if path.is_file() else result.metrics_dataframe
+    """Every result a trial reported. Read from its progress.csv (in the bucket, for a bucket
+    run), which a retried trial extends, where Ray's result.json starts over when the trial
+    resumes on another actor."""
+    try:
+        with result.filesystem.open_input_stream(f"{result.path}/progress.csv") as source:
+            return pd.read_csv(source)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return result.metrics_dataframe
+
+
+def _nodes(progress: pd.DataFrame | None) -> list[str]:
+    """The nodes a trial reported from, in order: more than one when it moved after a loss."""
+    if progress is None or NODE_KEY not in progress:
+        return []
+    return list(dict.fromkeys(progress[NODE_KEY].dropna()))
 
 
 def _epochs(frame: pd.DataFrame | None) -> pd.DataFrame:
@@ -140,7 +151,7 @@ def _best_checkpoint(result: tune.Result, spec: RunSpec) -> str:
         checkpoint = result.get_best_checkpoint(spec.metric, spec.mode)
     except (RuntimeError, ValueError):
         checkpoint = None
-    return checkpoint.path if checkpoint else ""
+    return storage.location_of(checkpoint, spec.remote) if checkpoint else ""
 
 
 def best_trial(spec: RunSpec, trials: pd.DataFrame) -> dict[str, Any] | None:

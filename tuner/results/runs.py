@@ -39,10 +39,16 @@ class Run:
     pareto: pd.DataFrame | None = None  # the non-dominated trials, when there are several objectives
     ranking: pd.DataFrame | None = None  # two-stage: stage two's configs by mean metric
     stages: dict[str, Run] = field(default_factory=dict)  # two-stage: "screen" and "train"
+    location: str = ""  # where the run is, when ``path`` is a local copy of it (a bucket URI)
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def where(self) -> str:
+        """The run's folder as a user gives it back (``resume=``, ``show``): its URI or path."""
+        return self.location or str(self.path)
 
     @property
     def metric(self) -> str:
