@@ -19,7 +19,7 @@ from ray.cluster_utils import Cluster
 
 from tests.conftest import compose_config
 from tuner import storage as store
-from tuner.main import tune_from_config
+from tuner.pipeline import tune_from_config
 from tuner.trials import NODE_KEY
 
 RUN = [

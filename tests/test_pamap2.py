@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import compose_config
 from trainables.pamap2 import ACTIVITIES, COLUMNS, pamap2, read_windows, subject_files
-from tuner.main import tune_from_config
+from tuner.pipeline import tune_from_config
 
 # Per subject, the protocol as (activity id, rows at 100 Hz); 0 is a transient between activities.
 PROTOCOL = [(0, 15), (1, 45), (0, 10), (4, 30), (24, 25), (0, 7)]

@@ -14,7 +14,7 @@ from plotly.offline import get_plotlyjs
 
 from tests.conftest import compose_config
 from tuner.errors import ConfigError
-from tuner.main import tune_from_config
+from tuner.pipeline import tune_from_config
 from tuner.results.report import write_report
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
@@ -182,7 +182,7 @@ def test_every_section_shows_the_runs_data(har_run):
     assert "lr (log10)" in labels
 
     assert page.sections["best-config"]["pre"] == (har_run / "best_config.yaml").read_text()
-    assert f"python -m tuner.train {har_run / 'best_config.yaml'}" in page.sections["best-config"]["text"]
+    assert f"python -m tuner.retrain {har_run / 'best_config.yaml'}" in page.sections["best-config"]["text"]
 
 
 def test_plotly_js_is_inlined_once_and_nothing_is_fetched(har_run):

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ROOT, compose_config
 from tuner import storage as store
-from tuner.main import tune_from_config
+from tuner.pipeline import tune_from_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from tests.conftest import TINY, compose_config
-from tuner.main import tune_from_config
-from tuner.train import retrain
+from tuner.pipeline import tune_from_config
+from tuner.retrain import retrain
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 

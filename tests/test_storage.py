@@ -18,10 +18,10 @@ import yaml
 from tests.conftest import ROOT, TINY, bucket_keys, compose_config
 from tuner import storage as store
 from tuner.errors import ConfigError
-from tuner.main import tune_from_config
+from tuner.pipeline import tune_from_config
 from tuner.results import cli
 from tuner.spec import build_spec
-from tuner.train import retrain
+from tuner.retrain import retrain
 
 RESULT_FILES = ("config.yaml", "trials.csv", "history.csv", "summary.json", "best_config.yaml", "report.html")
 

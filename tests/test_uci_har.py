@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import compose_config
 from trainables.uci_har import CHANNELS, uci_har
 from tuner.errors import ConfigError
-from tuner.main import tune_from_config
+from tuner.pipeline import tune_from_config
 from tuner.run import build_data
 
 LABELS = ["WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING", "LAYING"]

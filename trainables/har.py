@@ -41,7 +41,7 @@ def train(config: dict, data: Dataset, report: Callable[..., None] = tune.report
     model = build_model(config["model"], data.num_channels, data.num_classes, config["dropout"])
     model.to(device)
     optimizer = make_optimizer(model, config["lr"], config["weight_decay"])
-    scheduler = make_scheduler(optimizer, config["lr_schedule"], config["max_epochs"])
+    scheduler = make_lr_scheduler(optimizer, config["lr_schedule"], config["max_epochs"])
     scaler = torch.amp.GradScaler("cuda") if config["amp"] and device.type == "cuda" else None
     x_train, y_train = as_tensor(data.x_train, device), as_tensor(data.y_train, device)
     x_val, y_val = as_tensor(data.x_val, device), as_tensor(data.y_val, device)
@@ -75,7 +75,7 @@ def train(config: dict, data: Dataset, report: Callable[..., None] = tune.report
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"diverged at epoch {epoch}: train_loss={train_loss}")
         val_loss, val_acc, val_f1 = evaluate(model, x_val, y_val, config["batch_size"], device)
-        step_scheduler(scheduler, val_loss)
+        step_lr_scheduler(scheduler, val_loss)
         epoch_time = time.perf_counter() - start
         train_time_s += epoch_time
         metrics = {
@@ -195,7 +195,7 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.op
     return optimizer
 
 
-def make_scheduler(
+def make_lr_scheduler(
     optimizer: torch.optim.Optimizer, lr_schedule: str, max_epochs: int
 ) -> Scheduler:
     """The per-epoch learning-rate schedule named `lr_schedule`: none, step, plateau or cosine."""
@@ -211,7 +211,7 @@ def make_scheduler(
     raise ValueError(f"lr_schedule is {lr_schedule!r}; choose one of none, step, plateau, cosine")
 
 
-def step_scheduler(scheduler: Scheduler, val_loss: float) -> None:
+def step_lr_scheduler(scheduler: Scheduler, val_loss: float) -> None:
     """Advance the schedule by one epoch; the plateau schedule watches the validation loss."""
     if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         scheduler.step(val_loss)

@@ -1,4 +1,5 @@
-"""Drive one Ray Tune run from a RunSpec: connect to Ray, share the data, fit."""
+"""Drive one Ray Tune run from a RunSpec: connect to Ray, check what a trial needs, share the
+data, fit. What the run left is read by tuner.outcome."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import functools
 import logging
 import os
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,31 +19,20 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tuner import space as space_lib
 from tuner import storage
 from tuner.errors import ConfigError
+from tuner.outcome import FINISHED_STATES, Outcome, trial_states
+from tuner.search import make_search
 from tuner.spec import SCORE, RunSpec, takes_report
 from tuner.trials import NODE_KEY
 from tuner.wandb_logger import trial_callbacks
 
 log = logging.getLogger(__name__)
-# HyperBand can end a run with a trial PAUSED at its last rung: it is done, not waiting.
-FINISHED_STATES = ("TERMINATED", "ERROR", "PAUSED")
 
 
-@dataclass
-class Outcome:
-    """What Ray Tune left: its results, each trial's final state, and whether it was cut short."""
+def run(spec: RunSpec, data: Any, resume: bool = False) -> Outcome:
+    """Run the search (or resume it from where Ray Tune saved it); trial errors are recorded.
 
-    grid: tune.ResultGrid
-    states: dict[str, str]
-    interrupted: bool
-
-
-def run(
-    spec: RunSpec, data: Any, searcher: Any, scheduler: Any, resume: bool = False
-) -> Outcome:
-    """Run the search (or resume it from its results folder); trial errors are recorded.
-
-    The caller has built the searcher and scheduler (tuner.search), connected to Ray
-    (connect) and checked resources (check_resources); a resumed run uses its saved ones.
+    The caller has connected to Ray (connect) and checked resources (check_resources); a
+    resumed run uses its saved searcher and scheduler.
     """
     # Keeping one checkpoint per trial makes Ray snapshot its state on each save, by design.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -53,15 +42,14 @@ def run(
         tune.with_parameters(trial_function(spec), data=data),
         {"cpu": spec.cpus, "gpu": spec.gpus},
     )
+    searcher, scheduler, param_space = make_search(spec)
     experiment = experiment_path(spec)
     if resume:
-        tuner = tune.Tuner.restore(
-            experiment, trainable, resume_unfinished=True, param_space=spec.param_space
-        )
+        tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True, param_space=param_space)
     else:
         tuner = tune.Tuner(
             trainable,
-            param_space=spec.param_space,
+            param_space=param_space,
             tune_config=tune.TuneConfig(
                 metric=spec.metric,
                 mode=spec.mode,
@@ -103,16 +91,6 @@ def experiment_path(spec: RunSpec) -> str:
 def can_resume(spec: RunSpec) -> bool:
     """Whether Ray Tune saved a state of this run that it can continue."""
     return tune.Tuner.can_restore(experiment_path(spec))
-
-
-def trial_states(experiment: str) -> dict[str, str]:
-    """Each trial's state as Ray Tune last saved it (TERMINATED, ERROR, RUNNING, PENDING, ...).
-
-    Read from the saved experiment state: after an interrupt Ray stops the trials it held in
-    memory and marks them terminated, but the state it saved first tells which were unfinished.
-    """
-    analysis = tune.ExperimentAnalysis(experiment)
-    return {trial.trial_id: trial.status for trial in analysis.trials}
 
 
 def check_resources(spec: RunSpec) -> None:

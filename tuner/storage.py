@@ -18,13 +18,12 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from tuner.errors import ConfigError
+from tuner.errors import ConfigError, first_line
 
 BUCKET_FIX = "create the bucket, or give storage=s3://<an existing bucket>/<prefix>"
 CREDENTIALS_FIX = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or run where an instance role grants the bucket"
 # Files of a results folder that a reader never needs and that are large.
 NOT_DOWNLOADED = ("report.html",)
-SUBFOLDERS = ("screen", "train", "retrain")  # of tuner's own files: its stages, configs to retrain
 
 
 def is_uri(storage: str | Path) -> bool:
@@ -54,11 +53,11 @@ def filesystem(uri: str, key: str = "storage") -> tuple[pafs.FileSystem, str]:
         return pafs.FileSystem.from_uri(uri)
     except ValueError as err:  # pyarrow.ArrowInvalid: a scheme it does not know
         raise ConfigError(
-            key, f"'{uri}' is not a storage pyarrow knows ({_first_line(err)})",
+            key, f"'{uri}' is not a storage pyarrow knows ({first_line(err)})",
             "use s3://<bucket>/<prefix>, gs://<bucket>/<prefix> or a folder path",
         ) from None
     except OSError as err:
-        raise ConfigError(key, f"cannot reach {uri} ({_first_line(err)})", _reach_fix(uri)) from None
+        raise ConfigError(key, f"cannot reach {uri} ({first_line(err)})", _reach_fix(uri)) from None
 
 
 def check_bucket(uri: str, key: str = "storage") -> None:
@@ -71,7 +70,7 @@ def check_bucket(uri: str, key: str = "storage") -> None:
     try:
         found = fs.get_file_info(bucket)
     except OSError as err:
-        raise ConfigError(key, f"cannot reach {uri} ({_first_line(err)})", _reach_fix(uri)) from None
+        raise ConfigError(key, f"cannot reach {uri} ({first_line(err)})", _reach_fix(uri)) from None
     if found.type != pafs.FileType.Directory:
         raise ConfigError(key, f"the bucket '{bucket}' of {uri} does not exist", BUCKET_FIX)
 
@@ -90,10 +89,6 @@ def _reach_fix(uri: str) -> str:
     return "check the network and the credentials"
 
 
-def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-
-
 def staging_folder(run_name: str) -> Path:
     """Where the driver writes the files of a run whose results live in a bucket: a folder named
     after the run inside a temporary one of its own. Nothing is created until the run starts."""
@@ -106,12 +101,12 @@ def upload(local: Path, uri: str) -> None:
     pafs.copy_files(str(local), path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
 
 
-def download(uri: str, local: Path) -> Path:
-    """A local copy of a results folder's own files (those of its stages and retrain configs
-    too): no trial folders, no checkpoints, no report. Returns ``local``."""
+def download(uri: str, local: Path, subfolders: tuple[str, ...]) -> Path:
+    """A local copy of a results folder's own files and those of its ``subfolders``: no trial
+    folders, no checkpoints, no report. Returns ``local``."""
     fs, path = filesystem(uri)
     _download_files(fs, path, local)
-    for folder in SUBFOLDERS:
+    for folder in subfolders:
         if fs.get_file_info(f"{path}/{folder}").type == pafs.FileType.Directory:
             _download_files(fs, f"{path}/{folder}", local / folder)
     return local

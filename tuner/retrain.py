@@ -1,4 +1,4 @@
-"""`python -m tuner.train <results>/best_config.yaml [key=value ...]`: retrain one config alone.
+"""`python -m tuner.retrain <results>/best_config.yaml [key=value ...]`: retrain one config alone.
 
 ``best_config.yaml`` is a complete config whose space holds the best trial's values as
 constants, so retraining is the same pipeline with one trial and no early stopping; overrides
@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from tuner import storage
+from tuner.cli import GROUPS, exit_with, group_option
 from tuner.errors import ConfigError
-from tuner.main import CONF_DIR, GROUPS, check_group_options, exit_with, tune_from_config
+from tuner.pipeline import tune_from_config
 
 
 def retrain(config_path: Path | str, overrides: Sequence[str] = ()) -> dict:
@@ -24,6 +25,8 @@ def retrain(config_path: Path | str, overrides: Sequence[str] = ()) -> dict:
     cfg = OmegaConf.create(read_config(str(config_path)))
     for override in overrides:
         key, _, value = override.partition("=")
+        if key == "model":
+            raise ConfigError("model", "a retrain trains the model its config names", "set model.* keys instead")
         if key in GROUPS:  # logger=none: the option's file replaces the group, as Hydra would
             cfg[key] = group_option(key, value)
         else:
@@ -41,14 +44,6 @@ def read_config(location: str) -> str:
     elif Path(location).is_file():
         return Path(location).read_text()
     raise ConfigError("config", f"no file at {location}", fix)
-
-
-def group_option(group: str, option: str) -> DictConfig:
-    """conf/<group>/<option>.yaml; a retrained config keeps its model and its space."""
-    check_group_options([f"{group}={option}"])
-    if group == "model":
-        raise ConfigError("model", "a retrain trains the model its config names", "set model.* keys instead")
-    return OmegaConf.load(CONF_DIR / group / f"{option}.yaml")
 
 
 def main(argv: Sequence[str]) -> None:
