@@ -81,7 +81,7 @@ def write_report_or_warn(results_dir: Path, remote: str | None) -> None:
     """report.html at the end of every run; the results are written already, so a report that
     fails costs a warning, not the run."""
     try:
-        page = write_report(results_dir)
+        page = write_report(results_dir, importance=False)  # `tuner.results report` adds it
     except Exception as err:  # a bug in the report must not hide the results printed above
         print(
             f"warning: report.html not written ({type(err).__name__}: {err}); "

@@ -2,9 +2,9 @@
 
 ``write_report(folder)`` reads the folder back with ``load_run`` and writes
 ``<folder>/report.html``: a summary, the leaderboard, learning curves, when and why trials
-stopped, parallel coordinates, fANOVA parameter importance, the Pareto front (several
-objectives), the ranking of a two-stage run, and the best config. plotly.js is inlined once, so
-the page opens offline.
+stopped, parallel coordinates, fANOVA parameter importance (on request: the report a run writes
+at its end leaves it out for its cost), the Pareto front (several objectives), the ranking of a
+two-stage run, and the best config. plotly.js is inlined once, so the page opens offline.
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import optuna
 import pandas as pd
 import plotly.graph_objects as go
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from plotly.colors import qualitative
 from plotly.offline import get_plotlyjs
 
@@ -35,7 +33,6 @@ STATUS_COLORS = {
     COMPLETED: "#2ca02c", STOPPED: "#1f77b4", ERRORED: "#d62728", DIVERGED: "#9467bd", UNFINISHED: "#7f7f7f",
 }
 _LOG_TYPES = ("loguniform", "qloguniform")
-_INT_TYPES = ("randint", "qrandint")
 Section = tuple[str, str, str]  # id, h2 title, inner HTML
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
@@ -51,14 +48,14 @@ pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
 """
 
 
-def write_report(results_dir: Path) -> Path:
+def write_report(results_dir: Path, importance: bool = True) -> Path:
     """Write ``<results_dir>/report.html`` from the folder alone and return its path.
 
     A damaged folder raises ConfigError before anything is written; the page replaces an
     earlier report.html only once it is complete.
     """
     run = load_run(Path(results_dir))
-    page = _render(run)
+    page = _render(run, importance)
     target = run.path / "report.html"
     temporary = run.path / f".report.html.{os.getpid()}.tmp"
     try:
@@ -69,12 +66,12 @@ def write_report(results_dir: Path) -> Path:
     return target
 
 
-def _render(run: SavedRun) -> str:
+def _render(run: SavedRun, importance: bool) -> str:
     screen = run.stages.get("screen", run)
     sections = [_summary(run)]
     if run.ranking is not None:
         sections.append(_ranking(run))
-    sections += [_leaderboard(screen), _curves(screen), _stops(screen), _parallel(screen), _importance(screen)]
+    sections += [_leaderboard(screen), _curves(screen), _stops(screen), _parallel(screen), _importance(screen, importance)]
     if len(run.objectives) >= 2:
         sections.append(_pareto(run))
     if "train" in run.stages:
@@ -276,12 +273,18 @@ def _dimension(values: pd.Series, param: space_lib.Param) -> dict[str, Any] | No
     }
 
 
-def _importance(run: SavedRun) -> Section:
-    result = _importances(run)
+def _importance(run: SavedRun, computed: bool) -> Section:
+    if not computed:
+        command = f"python -m tuner.results report {run.where}"
+        text = f"Parameter importance (Optuna's fANOVA) is left out of the report a run writes, for its cost; {command} adds it."
+        return "importance", "Parameter importance", f"<p>{html.escape(text)}</p>"
+    from tuner.results.importance import importances  # scikit-learn's import takes a second
+
+    result = importances(run.trials, _best_column(run), run.mode, _searched(run))
     if isinstance(result, str):
         return "importance", "Parameter importance", f"<p>{html.escape(result)}</p>"
-    importances, left_out = result
-    ordered = sorted(importances.items(), key=lambda kv: kv[1])
+    weights, left_out = result
+    ordered = sorted(weights.items(), key=lambda kv: kv[1])
     fig = go.Figure(go.Bar(x=[v for _, v in ordered], y=[k for k, _ in ordered], orientation="h"))
     fig.update_layout(xaxis_title="importance (fANOVA, sums to 1)", yaxis_title="param")
     intro = f"<p>How much of the variance of {_best_column(run)} each param explains (Optuna's fANOVA).</p>"
@@ -290,75 +293,6 @@ def _importance(run: SavedRun) -> Section:
     chart = _chart(fig, "importance", max(250, 40 * len(ordered) + 120))
     table = pd.DataFrame(ordered[::-1], columns=["param", "importance"])
     return "importance", "Parameter importance", intro + chart + _table(table, ["param", "importance"])
-
-
-def _importances(run: SavedRun) -> tuple[dict[str, float], list[str]] | str:
-    """fANOVA importances of the params set in every finished trial, and the params left out;
-    or why there are none."""
-    column = _best_column(run)
-    if run.trials.empty or column not in run.trials:
-        return "No finished trials to weigh the params with."
-    trials = run.trials[(run.trials["status"] != UNFINISHED) & run.trials[column].notna()]
-    if len(trials) < 3:
-        return f"Only {len(trials)} finished trials with a {column}: fANOVA needs at least 3."
-    searched = _searched(run)
-    kept = [n for n in searched if trials[n].notna().all()]
-    varying = [n for n in kept if trials[n].nunique() > 1]
-    if not varying:
-        return "No param set in every finished trial takes more than one value."
-    if trials[column].nunique() < 2:
-        return f"Every finished trial has the same {column}: no param explains any of it."
-    distributions = {n: _distribution(trials[n], searched[n]) for n in varying}
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study = optuna.create_study(direction="maximize" if run.mode == "max" else "minimize")
-        for _, row in trials.iterrows():
-            params = {n: plain(row[n]) for n in varying}
-            trial = optuna.trial.create_trial(params=params, distributions=distributions, value=float(row[column]))
-            study.add_trial(trial)
-        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-        importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    return {n: float(v) for n, v in importances.items()}, [n for n in searched if n not in kept]
-
-
-def _distribution(values: pd.Series, param: space_lib.Param) -> BaseDistribution:
-    """The param's distribution as the space declares it, or inferred from its values where the
-    declared one does not hold them all (a quantized value past a bound, a choice of lists)."""
-    observed = [plain(v) for v in values]
-    declared = _declared(param)
-    if declared is not None and all(_holds(declared, v) for v in observed):
-        return declared
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in observed):
-        if all(isinstance(v, int) for v in observed):
-            return IntDistribution(min(observed), max(observed))
-        return FloatDistribution(min(observed), max(observed))
-    return CategoricalDistribution(sorted(set(observed), key=str))
-
-
-def _declared(param: space_lib.Param) -> BaseDistribution | None:
-    args = param.args
-    if param.type in ("choice", "grid"):
-        choices = args["values"]
-        if all(v is None or isinstance(v, (bool, int, float, str)) for v in choices):
-            return CategoricalDistribution(choices)
-        return None
-    if param.type in _INT_TYPES:
-        return IntDistribution(int(args["low"]), int(args["high"]))
-    if param.type in ("uniform", "quniform", *_LOG_TYPES):
-        return FloatDistribution(float(args["low"]), float(args["high"]), log=param.type in _LOG_TYPES)
-    return None
-
-
-def _holds(distribution: BaseDistribution, value: Any) -> bool:
-    if isinstance(distribution, CategoricalDistribution):
-        return value in distribution.choices
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    integral = not isinstance(distribution, IntDistribution) or float(value).is_integer()
-    return integral and distribution.low <= value <= distribution.high
 
 
 def _pareto(run: SavedRun) -> Section:
