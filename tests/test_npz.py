@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import compose_config
-from trainables.npz import npz_windows
+from trainables.data.npz import npz_windows
 from tuner.pipeline import tune_from_config
 
 

@@ -118,3 +118,11 @@ def test_a_valid_config_becomes_a_spec_with_the_trial_config_the_trainable_gets(
     assert spec.base_config["model"]["name"] == "cnn_tcn"
     assert spec.base_config["threads"] == 2 and spec.base_config["max_epochs"] == 10
     assert {"lr", "batch_size", "model.channels"} <= set(param_space)
+
+
+@pytest.mark.parametrize(
+    "target", ["trainables.uci_har.uci_har", "trainables.pamap2.pamap2", "trainables.npz.npz_windows"]
+)
+def test_data_targets_from_before_the_loaders_moved_into_data_still_validate(target, tmp_path):
+    spec = build_spec(compose_config(f"data._target_={target}"), tmp_path / "run")
+    assert spec.data["_target_"] == target

@@ -251,13 +251,28 @@ def import_function(path: str, key: str, fix: str) -> tuple[Callable[..., Any], 
     if not module_name:
         raise ConfigError(key, f"'{path}' is not a dotted import path", fix)
     try:
-        module = importlib.import_module(module_name)
+        module = _import_module(module_name)
     except ImportError as err:
         raise ConfigError(key, f"cannot import '{module_name}' ({err})", fix) from None
     function = getattr(module, attr, None)
     if not callable(function):
         raise ConfigError(key, f"'{module_name}' has no function '{attr}'", fix)
     return function, module
+
+
+def _import_module(name: str) -> Any:
+    """A module by dotted name, or one its package re-exports under that name (as Hydra finds a
+    ``_target_``: trainables.uci_har is trainables.data.uci_har)."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        package, _, child = name.rpartition(".")
+        if err.name != name or not package:  # the module exists but something it imports does not
+            raise
+        module = getattr(importlib.import_module(package), child, None)
+        if not inspect.ismodule(module):
+            raise
+        return module
 
 
 def _check_names(params: list[space_lib.Param], base_config: dict[str, Any]) -> None:
