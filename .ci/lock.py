@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import platform
 import sys
+import tomllib
 from importlib.metadata import distribution
 from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parent.parent
 
 HEADER = """\
 # The environment the test suite passed in, written by `make lock`: every package tuner needs
@@ -26,30 +29,33 @@ HEADER = """\
 """
 
 
-def runtime_closure(root: str) -> dict[str, str]:
-    """Name -> installed version of root's requirements, their requirements, and so on, with
+def runtime_closure(requirements: list[str]) -> dict[str, str]:
+    """Name -> installed version of these requirements, their requirements, and so on, with
     the extras each was asked for and the markers evaluated for this interpreter."""
     versions: dict[str, str] = {}
     seen: set[tuple[str, frozenset[str]]] = set()
-    todo = [(root, frozenset[str]())]
+    todo = [Requirement(line) for line in requirements]
     while todo:
-        name, extras = todo.pop()
-        if (canonicalize_name(name), extras) in seen:
+        req = todo.pop()
+        extras = frozenset(req.extras)
+        if (canonicalize_name(req.name), extras) in seen:
             continue
-        seen.add((canonicalize_name(name), extras))
-        dist = distribution(name)
+        seen.add((canonicalize_name(req.name), extras))
+        dist = distribution(req.name)
         versions[dist.metadata["Name"]] = dist.version
+        wanted = [{"extra": extra} for extra in extras] or [{"extra": ""}]
         for line in dist.requires or []:
-            req = Requirement(line)
-            wanted = [{"extra": extra} for extra in extras] or [{"extra": ""}]
-            if req.marker is None or any(req.marker.evaluate(env) for env in wanted):
-                todo.append((req.name, frozenset(req.extras)))
+            child = Requirement(line)
+            if child.marker is None or any(child.marker.evaluate(env) for env in wanted):
+                todo.append(child)
     return versions
 
 
-def lock_text(root: str = "tuner") -> str:
-    versions = runtime_closure(root)
-    versions.pop(distribution(root).metadata["Name"])  # the project itself travels with the job
+def lock_text() -> str:
+    """The lock of the run-time dependencies pyproject.toml names, as installed here (the
+    project itself is not in it: it travels with each job)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    versions = runtime_closure(project["dependencies"])
     header = HEADER.format(
         machine=f"{platform.system()} {platform.machine()}",
         python=platform.python_version(),

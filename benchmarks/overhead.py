@@ -66,7 +66,8 @@ def ray_variant(trials: int, storage: Path, reuse_actors: bool) -> None:
 def tuner_variant(trials: int, storage: Path) -> None:
     from hydra import compose, initialize_config_dir
 
-    from tuner.main import CONF_DIR, tune_from_config
+    from tuner.cli import CONF_DIR
+    from tuner.pipeline import tune_from_config
 
     overrides = [
         "trainable=benchmarks.overhead.trivial", "data._target_=benchmarks.overhead.no_data",

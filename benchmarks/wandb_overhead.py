@@ -32,7 +32,8 @@ from ray import tune
 from ray.air.integrations.wandb import WandbLoggerCallback
 
 import tuner.run
-from tuner.main import CONF_DIR, tune_from_config
+from tuner.cli import CONF_DIR
+from tuner.pipeline import tune_from_config
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"

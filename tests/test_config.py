@@ -3,7 +3,7 @@
 import pytest
 
 from tests.conftest import CONF_DIR, compose_config
-from tuner.main import GROUPS
+from tuner.cli import GROUPS
 from tuner.spec import build_spec
 
 OPTIONS = [(group, p.stem) for group in GROUPS for p in sorted((CONF_DIR / group).glob("*.yaml"))]
@@ -20,6 +20,8 @@ def test_every_group_option_composes_and_validates(group, option, tmp_path):
         overrides += ["~space", "+space={lr: {type: grid, values: [0.001, 0.01]}}"]
     if option == "nsga2":  # a Pareto search needs a second objective
         overrides += ["objectives={num_params:min}"]
+    if option == "remote":  # every node must reach the storage: no relative folder
+        overrides += [f"storage={tmp_path}"]
     cfg = compose_config(*overrides)
     spec = build_spec(cfg, tmp_path)
     assert cfg[group] is not None

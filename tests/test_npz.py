@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import compose_config
-from trainables.npz import npz_windows
-from tuner.main import tune_from_config
+from trainables.data.npz import npz_windows
+from tuner.pipeline import tune_from_config
 
 
 def save(tmp_path: Path, **arrays) -> Path:

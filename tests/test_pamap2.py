@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import compose_config
-from trainables.pamap2 import ACTIVITIES, COLUMNS, pamap2, read_windows, subject_files
-from tuner.main import tune_from_config
+from trainables.data.pamap2 import ACTIVITIES, COLUMNS, pamap2, read_windows, subject_files
+from tuner.pipeline import tune_from_config
 
 # Per subject, the protocol as (activity id, rows at 100 Hz); 0 is a transient between activities.
 PROTOCOL = [(0, 15), (1, 45), (0, 10), (4, 30), (24, 25), (0, 7)]
@@ -136,7 +136,7 @@ def test_normalization_uses_the_training_split_only(pamap2_folder, tmp_path):
 def test_the_cache_is_reused_and_a_changed_setting_or_file_rebuilds_it(pamap2_folder, tmp_path, monkeypatch):
     first = load(pamap2_folder, tmp_path)
     parses = []
-    monkeypatch.setattr("trainables.pamap2.read_windows", lambda *a: parses.append(a) or read_windows(*a))
+    monkeypatch.setattr("trainables.data.pamap2.read_windows", lambda *a: parses.append(a) or read_windows(*a))
     again = load(pamap2_folder, tmp_path, fold=1)  # the split is not part of the cache key
     assert parses == [] and len(again.x_train) == len(first.x_val)
     load(pamap2_folder, tmp_path, overlap=0.25)

@@ -14,7 +14,7 @@ from plotly.offline import get_plotlyjs
 
 from tests.conftest import compose_config
 from tuner.errors import ConfigError
-from tuner.main import tune_from_config
+from tuner.pipeline import tune_from_config
 from tuner.results.report import write_report
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
@@ -113,7 +113,9 @@ def har_run(tmp_path_factory, local_ray) -> Path:
     """Six HAR trials of up to 3 epochs under ASHA: some completed, some early stopped."""
     storage = tmp_path_factory.mktemp("har")
     cfg = compose_config("num_samples=6", "max_epochs=3", *SMALL_DATA, f"storage={storage}")
-    return Path(tune_from_config(cfg, storage / "run")["results_dir"])
+    folder = Path(tune_from_config(cfg, storage / "run")["results_dir"])
+    shutil.copy2(folder / "report.html", storage / "end-of-run.html")  # before the tests rewrite it
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -182,13 +184,21 @@ def test_every_section_shows_the_runs_data(har_run):
     assert "lr (log10)" in labels
 
     assert page.sections["best-config"]["pre"] == (har_run / "best_config.yaml").read_text()
-    assert f"python -m tuner.train {har_run / 'best_config.yaml'}" in page.sections["best-config"]["text"]
+    assert f"python -m tuner.retrain {har_run / 'best_config.yaml'}" in page.sections["best-config"]["text"]
 
 
 def test_plotly_js_is_inlined_once_and_nothing_is_fetched(har_run):
     text = write_report(har_run).read_text()
     assert text.count(get_plotlyjs()) == 1
     assert not [link for link in Page(text).links if link.startswith(("http:", "https:", "//"))]
+
+
+def test_the_report_a_run_writes_leaves_importance_to_the_report_command(har_run):
+    page = Page((har_run.parent / "end-of-run.html").read_text())
+    assert list(page.sections) == ONE_STAGE
+    assert f"python -m tuner.results report {har_run} adds it" in page.sections["importance"]["text"]
+    assert not page.sections["importance"]["scripts"], "no chart: nothing was computed"
+    assert page.sections["leaderboard"] == report(har_run).sections["leaderboard"], "the rest is the whole report"
 
 
 def test_importance_weighs_every_sampled_param_with_fanova(har_run):

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, TINY, compose_config
-from tuner.main import tune_from_config
+from tuner.pipeline import tune_from_config
 from tuner.results import cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]

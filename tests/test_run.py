@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from tests.conftest import TINY, compose_config
-from tuner.main import tune_from_config
+from tuner.pipeline import tune_from_config
+from tuner.retrain import retrain
 from tuner.run import ProgressLogger
-from tuner.train import retrain
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 

@@ -13,7 +13,7 @@ import yaml
 
 from tests.conftest import ROOT, TINY, compose_config
 from tuner import ConfigError
-from tuner.main import tune_from_config
+from tuner.pipeline import tune_from_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from trainables.subjects import SubjectSplit, choose_subjects, subject_dataset
+from trainables.data.parts.subjects import SubjectSplit, choose_subjects, subject_dataset
 
 AVAILABLE = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
 

@@ -10,10 +10,10 @@ from trainables.har import (
     load_checkpoint,
     macro_f1,
     make_optimizer,
-    make_scheduler,
+    make_lr_scheduler,
     save_checkpoint,
     set_lr_and_weight_decay,
-    step_scheduler,
+    step_lr_scheduler,
     train,
     train_one_epoch,
 )
@@ -217,13 +217,13 @@ def test_a_restored_checkpoint_continues_exactly_like_the_original(
     def setup():
         model = build_model({"name": "cnn_tcn", "channels": 8, "levels": 2}, 6, 6, dropout=0.1)
         optimizer = make_optimizer(model, 3e-3, weight_decay=1e-2)
-        return model, optimizer, make_scheduler(optimizer, lr_schedule, max_epochs=3)
+        return model, optimizer, make_lr_scheduler(optimizer, lr_schedule, max_epochs=3)
 
     def run_epoch(model, optimizer, scheduler, seed):
         torch.manual_seed(seed)  # dropout
         generator = torch.Generator().manual_seed(seed)
         train_one_epoch(model, optimizer, x, y, 64, generator, 1.0, None, CPU)
-        step_scheduler(scheduler, evaluate(model, x_val, y_val, 300, CPU)[0])
+        step_lr_scheduler(scheduler, evaluate(model, x_val, y_val, 300, CPU)[0])
 
     torch.manual_seed(0)
     model, optimizer, scheduler = setup()
@@ -251,7 +251,7 @@ def test_a_mutated_lr_rescales_a_restored_schedule_and_weight_decay_is_replaced(
     """What PBT needs: the new config's lr and weight decay win over the checkpoint's."""
     model = torch.nn.Linear(2, 2)
     optimizer = make_optimizer(model, lr=1e-3, weight_decay=1e-4)
-    scheduler = make_scheduler(optimizer, "step", max_epochs=3)  # step_size 1, gamma 0.3
+    scheduler = make_lr_scheduler(optimizer, "step", max_epochs=3)  # step_size 1, gamma 0.3
     optimizer.step()
     scheduler.step()
     assert optimizer.param_groups[0]["lr"] == pytest.approx(3e-4)

@@ -20,8 +20,8 @@ from wandb.proto import wandb_internal_pb2
 
 from tests.conftest import compose_config
 from tuner import ConfigError
-from tuner import wandb_logger
-from tuner.main import tune_from_config
+from tuner import wandb_logger, wandb_mode
+from tuner.pipeline import tune_from_config
 from tuner.spec import build_spec
 
 FAKE_KEY = "fakekey0" + "0123456789abcdef" * 2  # 40 characters, like a real W&B key
@@ -268,15 +268,15 @@ def no_credentials(monkeypatch, tmp_path):
 
 
 def test_auto_mode_is_offline_without_credentials_and_online_with_them(no_credentials, monkeypatch):
-    assert wandb_logger.resolve_mode("auto") == "offline"
+    assert wandb_mode.resolve_mode("auto") == "offline"
     no_credentials.write_text("machine api.wandb.ai\n  login user\n  password " + FAKE_KEY + "\n")
-    assert wandb_logger.resolve_mode("auto") == "online"
+    assert wandb_mode.resolve_mode("auto") == "online"
     no_credentials.write_text("")
     monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
-    assert wandb_logger.resolve_mode("auto") == "online"
+    assert wandb_mode.resolve_mode("auto") == "online"
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    assert wandb_logger.resolve_mode("auto") == "disabled"
-    assert wandb_logger.resolve_mode("offline") == "offline"
+    assert wandb_mode.resolve_mode("auto") == "disabled"
+    assert wandb_mode.resolve_mode("offline") == "offline"
 
 
 def test_online_without_credentials_is_refused_before_ray_starts(no_credentials, tmp_path):

@@ -9,6 +9,7 @@ import os
 import tempfile
 import time
 import warnings
+from typing import Callable
 
 import numpy as np
 import torch
@@ -27,11 +28,12 @@ CHECKPOINT_FILE = "checkpoint.pt"
 Scheduler = torch.optim.lr_scheduler.LRScheduler | None  # None for lr_schedule "none"
 
 
-def train(config: dict, data: Dataset) -> None:
+def train(config: dict, data: Dataset, report: Callable[..., None] = tune.report) -> None:
     """Train `config["model"]` for `config["max_epochs"]` epochs, reporting METRICS after each one.
 
     Resumes from Ray Tune's checkpoint when there is one, so a paused or retried trial carries on
-    at the next epoch; PBT's mutated lr and weight decay replace the checkpoint's.
+    at the next epoch; PBT's mutated lr and weight decay replace the checkpoint's. `report` is
+    Ray Tune's, or the one tuner hands in (it adds the node and a weighted score).
     """
     torch.set_num_threads(config["threads"])
     device = resolve_device(config["device"])
@@ -39,7 +41,7 @@ def train(config: dict, data: Dataset) -> None:
     model = build_model(config["model"], data.num_channels, data.num_classes, config["dropout"])
     model.to(device)
     optimizer = make_optimizer(model, config["lr"], config["weight_decay"])
-    scheduler = make_scheduler(optimizer, config["lr_schedule"], config["max_epochs"])
+    scheduler = make_lr_scheduler(optimizer, config["lr_schedule"], config["max_epochs"])
     scaler = torch.amp.GradScaler("cuda") if config["amp"] and device.type == "cuda" else None
     x_train, y_train = as_tensor(data.x_train, device), as_tensor(data.y_train, device)
     x_val, y_val = as_tensor(data.x_val, device), as_tensor(data.y_val, device)
@@ -73,7 +75,7 @@ def train(config: dict, data: Dataset) -> None:
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"diverged at epoch {epoch}: train_loss={train_loss}")
         val_loss, val_acc, val_f1 = evaluate(model, x_val, y_val, config["batch_size"], device)
-        step_scheduler(scheduler, val_loss)
+        step_lr_scheduler(scheduler, val_loss)
         epoch_time = time.perf_counter() - start
         train_time_s += epoch_time
         metrics = {
@@ -92,9 +94,9 @@ def train(config: dict, data: Dataset) -> None:
         if epoch % config["checkpoint_every"] == 0 or epoch == config["max_epochs"]:
             with tempfile.TemporaryDirectory() as directory:
                 save_checkpoint(directory, model, optimizer, scheduler, epoch, scaler, train_time_s)
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+                report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
         else:
-            tune.report(metrics)
+            report(metrics)
 
 
 def train_one_epoch(
@@ -193,7 +195,7 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.op
     return optimizer
 
 
-def make_scheduler(
+def make_lr_scheduler(
     optimizer: torch.optim.Optimizer, lr_schedule: str, max_epochs: int
 ) -> Scheduler:
     """The per-epoch learning-rate schedule named `lr_schedule`: none, step, plateau or cosine."""
@@ -209,7 +211,7 @@ def make_scheduler(
     raise ValueError(f"lr_schedule is {lr_schedule!r}; choose one of none, step, plateau, cosine")
 
 
-def step_scheduler(scheduler: Scheduler, val_loss: float) -> None:
+def step_lr_scheduler(scheduler: Scheduler, val_loss: float) -> None:
     """Advance the schedule by one epoch; the plateau schedule watches the validation loss."""
     if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         scheduler.step(val_loss)

@@ -20,7 +20,7 @@ warning, W&B is off for the rest of the tuning run, and the results folder is co
 W&B's files go to ``<results folder>/wandb``; the API key comes from ``wandb login`` (netrc) or
 WANDB_API_KEY and is never written by tuner.
 
-Usage (tuner.run and tuner.main do this)::
+Usage (tuner.run and tuner.pipeline do this)::
 
     tune.RunConfig(callbacks=trial_callbacks(spec), ...)    # [] when W&B is off
     log_tuning_run(spec, trials, summary)                   # after write_results
@@ -29,65 +29,29 @@ Usage (tuner.run and tuner.main do this)::
 from __future__ import annotations
 
 import logging
-import netrc
 import numbers
-import os
 import queue
 import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
-from urllib.parse import urlparse
+from typing import Any, Callable
 
 import pandas as pd
 import wandb
 from ray import tune
 
 from tuner import space as space_lib
-from tuner.errors import ConfigError
-from tuner.trials import COMPLETED, RAY_KEYS, STOPPED, ended_status, is_missing, last_line
-
-if TYPE_CHECKING:  # spec.py imports this module to resolve the mode
-    from tuner.spec import RunSpec
+from tuner import storage
+from tuner.outcome import RAY_KEYS
+from tuner.results.pareto import pareto_front
+from tuner.results.tables import cell
+from tuner.spec import RunSpec
+from tuner.trials import COMPLETED, STOPPED, better, ended_status, error_line, is_missing
 
 log = logging.getLogger(__name__)
 
-MODES = ("auto", "online", "offline", "disabled")
-# WANDB_MODE's values, as logger.mode=auto reads them.
-_ENV_MODES = {
-    "online": "online", "run": "online", "offline": "offline", "dryrun": "offline", "disabled": "disabled",
-}
 _WRITERS: dict[Path, Writer] = {}
-
-
-def resolve_mode(mode: str) -> str:
-    """online, offline or disabled; ``auto`` honours WANDB_MODE, else online with credentials.
-
-    Online without credentials would make W&B prompt for a key: it is refused before Ray starts.
-    """
-    if mode == "auto":
-        env = os.environ.get("WANDB_MODE", "").lower()
-        mode = _ENV_MODES.get(env) or ("online" if has_credentials() else "offline")
-    if mode == "online" and not has_credentials():
-        raise ConfigError(
-            "logger.mode",
-            "online needs W&B credentials and none were found",
-            "run `wandb login` or set WANDB_API_KEY, or use logger.mode=offline",
-        )
-    return mode
-
-
-def has_credentials() -> bool:
-    """Whether W&B has an API key: WANDB_API_KEY, an identity token, or a netrc entry for its host."""
-    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
-        return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").hostname
-    path = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
-    try:
-        return netrc.netrc(path).authenticators(host) is not None
-    except (OSError, netrc.NetrcParseError):
-        return False
 
 
 @dataclass(frozen=True)
@@ -253,7 +217,7 @@ class WandbCallback(tune.Callback):
             return
         self._trials[trial.trial_id] = _TrialLog()
         params = space_lib.active(list(self.settings.params), trial.config or {})
-        config = flatten(space_lib.apply(self.settings.base_config, params))
+        config = space_lib.flatten(space_lib.apply(self.settings.base_config, params))
         name = run_name(trial.trial_id, params, self.settings.params)
         writer_for(self.settings).submit(_start_run, trial.trial_id, name, config)
 
@@ -267,8 +231,7 @@ class WandbCallback(tune.Callback):
         metrics = {k: v for k, v in result.items() if k not in RAY_KEYS and _is_number(v)}
         value = metrics.get(self.settings.metric)
         if value is not None:
-            better = max if self.settings.metric_mode == "max" else min
-            record.best = value if record.best is None else better(record.best, value)
+            record.best = value if record.best is None else better(self.settings.metric_mode)(record.best, value)
             record.last = value
         record.step = step
         writer_for(self.settings).submit(_log_epoch, trial.trial_id, metrics, step)
@@ -277,7 +240,7 @@ class WandbCallback(tune.Callback):
         self._finish(trial, error="")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._finish(trial, error=error_line(trial))
+        self._finish(trial, error=trial_error(trial))
 
     def _finish(self, trial: Any, error: str) -> None:
         record = self._trials.get(trial.trial_id)
@@ -339,15 +302,13 @@ def _summary_run(
     settings = writer.settings
     _finish_open_runs(writer, trials)
     name = f"{settings.group} summary"
-    run = wandb.init(**settings.init_args("summary", name, flatten(config), light=False))
+    run = wandb.init(**settings.init_args("summary", name, space_lib.flatten(config), light=False))
     writer.runs["summary"] = run
     if settings.mode == "online":
         writer.summary_url = run.url
-    run.log({"leaderboard": wandb.Table(dataframe=leaderboard_table(trials, settings))})
+    run.log({"leaderboard": wandb.Table(dataframe=leaderboard_rows(trials, settings))})
     objectives = summary.get("objectives") or []
     if len(objectives) > 1:
-        from tuner.results.pareto import pareto_front  # tuner.results imports this module
-
         front = pareto_front(trials, objectives)
         run.log({"pareto": wandb.Table(dataframe=front.astype(object).where(front.notna(), None))})
     best = summary.get("best_trial") or {}
@@ -360,8 +321,8 @@ def _summary_run(
             f"best_{settings.metric}": best.get(settings.metric),
         }
     )
-    checkpoint = Path(best.get("checkpoint") or "")
-    if best.get("checkpoint") and checkpoint.is_dir():
+    checkpoint = best.get("checkpoint") or ""
+    if storage.is_uri(checkpoint) or (checkpoint and Path(checkpoint).is_dir()):
         artifact = wandb.Artifact(
             artifact_name(settings.group),
             type="model",
@@ -372,8 +333,11 @@ def _summary_run(
                 "params": best.get("params"),
             },
         )
-        # Referenced in place, not copied: the checkpoint stays in the results folder.
-        artifact.add_dir(str(checkpoint), policy="immutable")
+        # Referenced in place, not copied: the checkpoint stays in the results folder or bucket.
+        if storage.is_uri(checkpoint):
+            artifact.add_reference(checkpoint)
+        else:
+            artifact.add_dir(checkpoint, policy="immutable")
         run.log_artifact(artifact, aliases=["best"])
     writer.runs.pop("summary")
     run.finish()
@@ -393,7 +357,7 @@ def _finish_open_runs(writer: Writer, trials: pd.DataFrame) -> None:
         run.finish(exit_code=0 if status in (COMPLETED, STOPPED) else 1)
 
 
-def leaderboard_table(trials: pd.DataFrame, settings: WandbSettings) -> pd.DataFrame:
+def leaderboard_rows(trials: pd.DataFrame, settings: WandbSettings) -> pd.DataFrame:
     """The trials, best first, with missing values as None so W&B types each column once."""
     column = f"best_{settings.metric}"
     if column in trials:
@@ -403,8 +367,8 @@ def leaderboard_table(trials: pd.DataFrame, settings: WandbSettings) -> pd.DataF
 
 def run_name(trial_id: str, params: dict[str, Any], space: tuple[space_lib.Param, ...]) -> str:
     """The trial id and its sampled values, short: ``a1b2c_00003 lr=0.0031 batch_size=64``."""
-    sampled = {p.name for p in space if p.type != space_lib.CONSTANT}
-    shown = [f"{name}={_short(value)}" for name, value in params.items() if name in sampled]
+    sampled = space_lib.sampled_names(list(space))
+    shown = [f"{name}={cell(value)}" for name, value in params.items() if name in sampled]
     return " ".join([trial_id, *shown])
 
 
@@ -413,7 +377,7 @@ def artifact_name(group: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{group}-best")
 
 
-def error_line(trial: Any) -> str:
+def trial_error(trial: Any) -> str:
     """The last line of a trial's latest error, as trials.csv shows it.
 
     Ray writes the error next to the trial in the driver's staging folder first (error_file);
@@ -421,23 +385,9 @@ def error_line(trial: Any) -> str:
     """
     local = Path(trial.error_file) if trial.error_file else None
     error = local.read_text() if local and local.is_file() else trial.get_error()
-    return last_line(str(error or "")) or "error"
-
-
-def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as one level of dotted keys: {"model": {"channels": 32}} -> model.channels."""
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        if isinstance(value, dict):
-            flat |= flatten(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+    return error_line(str(error or "")) or "error"
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Number) and not isinstance(value, bool)
 
-
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)

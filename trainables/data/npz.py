@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from trainables.data import Dataset
-from trainables.subjects import Subjects, choose_subjects, subject_dataset
+from trainables.data.parts.subjects import Subjects, choose_subjects, subject_dataset
 
 EXAMPLE = "np.savez(path, X=windows, y=labels, subject=subject_ids)"
 
@@ -42,7 +42,7 @@ def npz_windows(
     Class names come from `classes`, else the file's `classes`; then labels must lie in
     [0, len(classes)). Without names, the distinct labels, sorted, become classes 0, 1, ...
     named after their values. The subject arguments are those of
-    `trainables.subjects.choose_subjects`; `seed` draws the random split of a file without
+    `trainables.data.parts.subjects.choose_subjects`; `seed` draws the random split of a file without
     `subject`.
     """
     file = Path(path).expanduser()
