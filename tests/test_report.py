@@ -23,7 +23,7 @@ SMALL_DATA = ["data.num_train=240", "data.num_val=120", "logger=none"]
 # The user trainable: errored and diverged trials, a categorical param and a conditional one.
 QUADRATIC = [
     "trainable=tests.user_trainables.quadratic", "data._target_=tests.user_trainables.no_data",
-    "~data.num_train", "~data.num_val", "~data.window", "~data.seed", "logger=none",
+    "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed", "logger=none",
     "metric=score", "search=random", "num_samples=6", "max_epochs=2", "trial.max_failures=0", "~space",
     "+space={x: {type: uniform, low: 0.0, high: 1.0}, kind: {type: choice, values: [a, b]},"
     " y: {type: uniform, low: 0.0, high: 1.0, when: {kind: a}}}",

@@ -89,6 +89,19 @@ def test_synthetic_har_has_no_test_split_unless_asked():
     assert data.x_test is None and data.y_test is None
 
 
+def test_synthetic_test_windows_leave_the_train_and_validation_windows_as_they_were():
+    plain, held_out = synthetic_har(num_train=60, num_val=30), synthetic_har(num_train=60, num_val=30, num_test=30)
+    for name in ("x_train", "y_train", "x_val", "y_val"):
+        np.testing.assert_array_equal(getattr(plain, name), getattr(held_out, name))
+    assert not any(np.array_equal(held_out.x_test[:1], plain.x_train[i : i + 1]) for i in range(60))
+
+
+def test_synthetic_windows_are_raw_with_named_channels_at_50_hz():
+    data = synthetic_har(num_train=60, num_val=30, channels=8)
+    assert data.channels == ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z", "acc_x_2", "acc_y_2"]
+    assert data.sample_rate == 50.0 and data.mean is None and data.std is None
+
+
 def test_synthetic_har_is_not_linearly_separable_from_raw_samples():
     """A linear model on raw samples stays well below what the temporal models reach (>0.85)."""
     data = synthetic_har(num_train=1200, num_val=600, seed=2)
@@ -123,6 +136,9 @@ def valid_arrays() -> dict:
         (dict(y_train=np.array([0, 1, 2, 1], dtype=np.int64)), "labels must lie in [0, 2)"),
         (dict(x_test=np.zeros((4, 3, 16), dtype=np.float32)), "both x_test and y_test"),
         (dict(classes=["only"]), "at least 2 classes"),
+        (dict(channels=["a", "b"]), "channels names 2 channels, x_train has 3"),
+        (dict(mean=np.zeros((3, 1)), std=None), "both mean and std"),
+        (dict(mean=np.zeros(3), std=np.ones(3)), "mean must be [channels, 1] = [3, 1]"),
     ],
 )
 def test_dataset_rejects_malformed_arrays_with_a_clear_message(change, message):
