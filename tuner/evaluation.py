@@ -35,7 +35,7 @@ from tuner.spec import RunSpec, import_function, trial_base_config
 from tuner.trials import COMPLETED
 
 PREDICT, EXPORT = "predict_test_split", "export_model"
-INCOMPLETE = "the run is incomplete: its best trial is evaluated when it ends (resume it)"
+INCOMPLETE = "the run is incomplete: its best trial is scored and exported when it ends (resume it)"
 
 
 @dataclass(frozen=True)
