@@ -106,7 +106,8 @@ def test_the_chosen_trial_is_scored_on_the_held_out_subjects_as_scikit_learn_sco
     assert test["accuracy"] == pytest.approx(accuracy_score(data.y_test, predicted))
     assert test["macro_f1"] == pytest.approx(f1_score(data.y_test, predicted, average="macro"))
     metrics = pd.read_csv(npz_run["folder"] / "test_metrics.csv")
-    assert metrics["class"].tolist() == data.classes and metrics.support.tolist() == np.bincount(data.y_test, minlength=6).tolist()
+    assert metrics["class"].tolist() == data.classes
+    assert metrics.support.tolist() == np.bincount(data.y_test, minlength=6).tolist()
     line = f"test: accuracy {test['accuracy']:.4g}, macro F1 {test['macro_f1']:.4g} on 80 windows (trial {test['trial_id']})"
     assert line in npz_run["printed"].splitlines()
 
@@ -150,7 +151,8 @@ def test_results_show_prints_the_test_figures_per_class_and_the_matrix(npz_run, 
     cli.main(["show", str(npz_run["folder"])])
     shown = capsys.readouterr().out.splitlines()
     test = npz_run["summary"]["test"]
-    assert f"test:      accuracy {test['accuracy']:.4g}, macro F1 {test['macro_f1']:.4g} on 80 windows (trial {test['trial_id']})" in shown
+    figures = f"accuracy {test['accuracy']:.4g}, macro F1 {test['macro_f1']:.4g} on 80 windows"
+    assert f"test:      {figures} (trial {test['trial_id']})" in shown
     assert f"model:     {npz_run['folder']}/model.pt2 (trial {test['trial_id']})" in shown
     per_class = shown[shown.index(f"Test split, per class (trial {test['trial_id']}):") + 2 :][:6]
     metrics = pd.read_csv(npz_run["folder"] / "test_metrics.csv")
@@ -210,13 +212,15 @@ def test_shuffled_test_labels_leave_the_best_trial_and_every_validation_figure_a
         by_index(shuffled["history"])[curves].sort_values(["trial", "epoch"]).reset_index(drop=True),
     )
     best = [run["summary"]["best_trial"] for run in (plain, shuffled)]
-    assert best[0]["trial_id"].rsplit("_")[-1] == best[1]["trial_id"].rsplit("_")[-1] and best[0]["val_acc"] == best[1]["val_acc"]
+    assert best[0]["trial_id"].rsplit("_")[-1] == best[1]["trial_id"].rsplit("_")[-1]
+    assert best[0]["val_acc"] == best[1]["val_acc"]
     tests = [run["summary"]["test"] for run in (plain, shuffled)]
     assert tests[0]["accuracy"] > 0.4 > tests[1]["accuracy"], "the test split itself was scored, and it changed"
 
 
 def test_a_run_on_data_without_a_test_split_says_so_and_writes_no_test_files(tmp_path, capsys):
-    summary, printed = tune(compose_config(*TINY, "num_samples=1", "max_epochs=1", "data.num_test=0", "logger=none"), tmp_path / "run")
+    cfg = compose_config(*TINY, "num_samples=1", "max_epochs=1", "data.num_test=0", "logger=none")
+    summary, printed = tune(cfg, tmp_path / "run")
     assert summary["test"] == {"skipped": "the data has no test split"}
     assert "test: none: the data has no test split" in printed.splitlines()
     assert not [name for name in TEST_FILES if (tmp_path / "run" / name).exists()]
@@ -225,7 +229,7 @@ def test_a_run_on_data_without_a_test_split_says_so_and_writes_no_test_files(tmp
     assert "test:      none: the data has no test split" in capsys.readouterr().out.splitlines()
 
 
-def test_a_trainable_without_a_test_function_gets_one_line_and_no_files(tmp_path):
+def test_a_trainable_without_a_test_function_gets_one_line_and_no_files(tmp_path, capsys):
     overrides = [
         "trainable=tests.user_trainables.quadratic", "data._target_=tests.user_trainables.no_data", "~data.num_train",
         "~data.num_val", "~data.num_test", "~data.window", "~data.seed", "logger=none", "metric=score", "search=fifo",
@@ -235,4 +239,12 @@ def test_a_trainable_without_a_test_function_gets_one_line_and_no_files(tmp_path
     why = "tests.user_trainables has no predict_test_split(config, checkpoint_dir, data)"
     assert summary["test"] == {"skipped": why}
     assert [line for line in printed.splitlines() if line.startswith("test:")] == [f"test: none: {why}"]
-    assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.is_file() and p.suffix in (".csv", ".pt2")) == ["history.csv", "trials.csv"]
+    written = sorted(p.name for p in (tmp_path / "run").iterdir() if p.suffix in (".csv", ".pt2"))
+    assert written == ["history.csv", "trials.csv"]
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["export", str(tmp_path / "run")])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip() and "pid=" not in line]
+    assert exit.value.code == 2 and errors == [
+        "error: trainable: tests.user_trainables has no export_model; add export_model(config, checkpoint_dir, data, folder)"
+        " to it (README: Your own trainable and data)"
+    ]

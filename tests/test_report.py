@@ -207,7 +207,8 @@ def test_the_test_section_shows_the_chosen_models_confusion_matrix_and_per_class
     metrics = pd.read_csv(har_run / "test_metrics.csv")
     table = page.table("test")
     assert list(table.columns) == ["class", "precision", "recall", "f1", "support"]
-    assert table["class"].tolist() == metrics["class"].tolist() and table.support.tolist() == metrics.support.astype(str).tolist()
+    assert table["class"].tolist() == metrics["class"].tolist()
+    assert table.support.tolist() == metrics.support.astype(str).tolist()
     text = page.sections["test"]["text"]
     assert f"accuracy {test['accuracy']:.4g}, macro F1 {test['macro_f1']:.4g} on {test['windows']} windows" in text
     assert f"{har_run / 'model.pt2'} (trial {test['trial_id']})" in text
@@ -368,7 +369,8 @@ def test_the_report_renders_offline_in_chromium(chromium, request, run):
     assert set(stops) == set(pd.read_csv(screen / "trials.csv").trial_id)
     counts = page.evaluate("document.getElementById('test-chart').data[0].text")
     assert counts == shown_matrix(folder).values.tolist()
-    script = "[...document.querySelectorAll('#test-chart .heatmap-label')].map(t => [...t.querySelectorAll('tspan')].map(s => s.textContent))"
+    labels = "[...document.querySelectorAll('#test-chart .heatmap-label')]"
+    script = f"{labels}.map(t => [...t.querySelectorAll('tspan')].map(s => s.textContent))"
     cells = {(int(count), float(rate.rstrip("%"))) for count, rate in page.evaluate(script)}
     rates = shown_matrix(folder).apply(lambda row: 100 * row / row.sum(), axis=1).values
     drawn = {(count, round(rate)) for count, rate in zip(np.ravel(counts), np.ravel(rates))}

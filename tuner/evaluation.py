@@ -176,7 +176,7 @@ def export_saved_run(
 
     _, module = import_function(config["trainable"], "trainable", "fix the trainable's import path in config.yaml")
     if getattr(module, EXPORT, None) is None:
-        fix = f"add {EXPORT}(config, checkpoint_dir, data, folder) to it (see README: Your own trainable)"
+        fix = f"add {EXPORT}(config, checkpoint_dir, data, folder) to it (README: Your own trainable and data)"
         raise ConfigError("trainable", f"{module.__name__} has no {EXPORT}", fix)
     checkpoint = best.get("checkpoint") or ""
     if not checkpoint:
