@@ -71,7 +71,7 @@ def tuner_variant(trials: int, storage: Path) -> None:
 
     overrides = [
         "trainable=benchmarks.overhead.trivial", "data._target_=benchmarks.overhead.no_data",
-        "~data.num_train", "~data.num_val", "~data.window", "~data.seed",
+        "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
         "metric=score", "search=random", f"num_samples={trials}", f"max_epochs={REPORTS}",
         "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}", "+train.x=0.5",
         f"storage={storage}", "name=tuner", "logger=none",

@@ -359,7 +359,7 @@ def tasks(quick: bool) -> list[Task]:
     har_data = ["data.num_train=480", "data.num_val=240"] if quick else ["data.num_train=800", "data.num_val=400"]
     curve_overrides = [
         "trainable=benchmarks.curves.train", "data._target_=benchmarks.curves.no_data",
-        "~data.num_train", "~data.num_val", "~data.window", "~data.seed",
+        "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
     ]
     return [
         Task("har", har_data, har_epochs, [0] if quick else [0, 1]),

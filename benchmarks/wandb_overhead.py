@@ -55,7 +55,7 @@ def overrides(trials: int, logger: str, storage: Path) -> list[str]:
     return [
         "trainable=benchmarks.wandb_overhead.trivial",
         "data._target_=benchmarks.wandb_overhead.no_data",
-        "~data.num_train", "~data.num_val", "~data.window", "~data.seed",
+        "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
         "metric=score", "search=random", f"num_samples={trials}", "max_epochs=5",
         "trial.max_failures=0", "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}",
         "+train.x=0.5", "+train.sleep=0.05", f"storage={storage}", "name=bench",

@@ -95,6 +95,19 @@ def test_the_results_verbs_read_a_run_in_a_bucket(bucket_run, capsys):
 
 
 @pytest.mark.integration
+def test_the_best_checkpoint_in_the_bucket_is_scored_and_exported_and_export_writes_it_again(bucket_run, capsys):
+    summary, [run] = bucket_run["summary"], store.list_folders(bucket_run["uri"])
+    assert summary["best_trial"]["checkpoint"].startswith(f"{run}/")
+    assert summary["test"]["trial_id"] == summary["model"]["trial_id"] == summary["best_trial"]["trial_id"]
+    assert {"test_metrics.csv", "confusion_matrix.csv", "model.pt2"} <= set(bucket_keys(run))
+    assert read_csv(store.join(run, "confusion_matrix.csv")).drop(columns=["trial_id", "true"]).values.sum() == 600
+    boto3.client("s3").delete_object(**_key(store.join(run, "model.pt2")))
+    cli.main(["export", run])
+    assert capsys.readouterr().out == f"model: {run}/model.pt2\n"
+    assert "model.pt2" in bucket_keys(run)
+
+
+@pytest.mark.integration
 def test_a_best_config_in_a_bucket_retrains_from_there(bucket_run, tmp_path):
     [run] = store.list_folders(bucket_run["uri"])
     best_config = store.join(run, "best_config.yaml")

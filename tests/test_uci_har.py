@@ -95,6 +95,7 @@ def test_channels_are_standardized_with_training_statistics_only(uci_folder, tmp
     np.testing.assert_allclose(data.x_train.mean(axis=(0, 2)), 0, atol=1e-4)
     np.testing.assert_allclose(data.x_train.std(axis=(0, 2)), 1, atol=1e-3)
     assert abs(data.x_test.mean(axis=(0, 2))).max() > 0.1, "test subjects differ, so their mean is not 0"
+    assert data.channels == list(CHANNELS) and data.sample_rate == 50.0 and data.mean.shape == (9, 1)
 
 
 def test_channels_can_be_picked_by_name(uci_folder, tmp_path):

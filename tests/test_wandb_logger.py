@@ -28,7 +28,7 @@ FAKE_KEY = "fakekey0" + "0123456789abcdef" * 2  # 40 characters, like a real W&B
 SCORED = [
     "trainable=tests.wandb_trainables.scored",
     "data._target_=tests.wandb_trainables.no_data",
-    "~data.num_train", "~data.num_val", "~data.window", "~data.seed",
+    "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
     "metric=score", "trial.max_failures=0", "logger=wandb", "logger.project=tuner-tests",
     "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}", "+train.x=0.5",
 ]

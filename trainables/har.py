@@ -2,6 +2,8 @@
 
 `train(config, data)` is the only function that talks to Ray Tune; the pieces it is built from
 (`train_one_epoch`, `evaluate`, `save_checkpoint`, ...) are plain PyTorch and run without Ray.
+Once the search has chosen a trial, tuner calls `predict_test_split` and `export_model` with its
+checkpoint: the held-out test split is only ever seen there.
 """
 
 import math
@@ -17,6 +19,7 @@ from ray import tune
 from torch import Tensor, nn
 
 from trainables.data import Dataset
+from trainables.deployment import save_program
 from trainables.models import build_model
 
 METRICS = (
@@ -274,6 +277,41 @@ def load_checkpoint(
     if scaler is not None and state["scaler"] is not None:
         scaler.load_state_dict(state["scaler"])
     return state["epoch"], state["train_time_s"]
+
+
+def load_model(config: dict, checkpoint_dir: str | os.PathLike, data: Dataset) -> nn.Module:
+    """The model of a trial's checkpoint, on the CPU in eval mode."""
+    model = build_model(config["model"], data.num_channels, data.num_classes, config["dropout"])
+    state = torch.load(os.path.join(checkpoint_dir, CHECKPOINT_FILE), map_location="cpu")
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+@torch.no_grad()
+def predict_test_split(config: dict, checkpoint_dir: str | os.PathLike, data: Dataset) -> dict | None:
+    """The checkpoint's predicted class for every window of the test split, beside the true
+    labels and the class names (what tuner scores); None when the data has no test split."""
+    if data.x_test is None:
+        return None
+    model = load_model(config, checkpoint_dir, data)
+    x = torch.from_numpy(data.x_test)
+    logits = torch.cat([model(x[i : i + 512]) for i in range(0, len(x), 512)])
+    return {"labels": data.y_test, "predictions": logits.argmax(dim=1).numpy(), "classes": list(data.classes)}
+
+
+def export_model(config: dict, checkpoint_dir: str | os.PathLike, data: Dataset, folder: str | os.PathLike) -> dict:
+    """Write the checkpoint's model into `folder` as one file that classifies raw windows without
+    this project (see trainables.deployment); returns what the file holds besides the model."""
+    info = {
+        "model": config["model"],
+        "classes": list(data.classes),
+        "channels": list(data.channels or [f"channel_{i}" for i in range(data.num_channels)]),
+        "window": data.window,
+        "sample_rate": data.sample_rate,
+        "mean": None if data.mean is None else np.ravel(data.mean).tolist(),
+        "std": None if data.std is None else np.ravel(data.std).tolist(),
+    }
+    return save_program(load_model(config, checkpoint_dir, data), folder, info)
 
 
 def resolve_device(device: str) -> torch.device:

@@ -3,8 +3,9 @@
 ``tune_from_config`` is what ``python -m tuner`` (tuner.main), retraining (tuner.retrain) and the
 tests call: it validates (tuner.spec), makes the last checks with Ray up (``prepare``), runs each
 stage (tuner.run), reads what Ray left (tuner.outcome), writes the results folder
-(tuner.results.write), logs to W&B and writes the report. A run in a bucket writes its files in a
-local folder and copies them beside Ray's (tuner.storage).
+(tuner.results.write), scores the chosen model on the test split and exports it (tuner.evaluation),
+logs to W&B and writes the report. A run in a bucket writes its files in a local folder and copies
+them beside Ray's (tuner.storage).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ import ray
 from omegaconf import DictConfig, OmegaConf
 from ray import tune
 
-from tuner import stages, storage
+from tuner import evaluation, stages, storage
 from tuner.errors import ConfigError
 from tuner.outcome import collect_trials
 from tuner.results.read import OWN_FOLDERS
 from tuner.results.report import write_report
+from tuner.results.tables import model_text, scores_text
 from tuner.results.write import leaderboard, write_results
 from tuner.run import build_data, can_resume, check_resources, check_shared_folder, connect, run
 from tuner.spec import RunSpec, build_spec
@@ -56,7 +58,7 @@ def tune_from_config(cfg: DictConfig, results_dir: Path | None = None) -> dict[s
         else:
             spec = build_spec(cfg, results_dir, remote)
             data = prepare(spec)
-            summary = tune_stage(spec, data, bool(resume), create=not resume)
+            summary = tune_stage(spec, data, bool(resume), create=not resume, take_away=True)
         write_report_or_warn(results_dir, remote)
     finally:
         if remote and results_dir.exists():  # however the run ended: its files join Ray's
@@ -109,8 +111,9 @@ def prepare(spec: RunSpec) -> Any:
     return data
 
 
-def tune_stage(spec: RunSpec, data: Any, resume: bool, create: bool) -> dict[str, Any]:
-    """One search into one results folder (a whole run, or one stage of a two-stage run)."""
+def tune_stage(spec: RunSpec, data: Any, resume: bool, create: bool, take_away: bool = False) -> dict[str, Any]:
+    """One search into one results folder (a whole run, or one stage of a two-stage run); a whole
+    run (``take_away``) ends with its best trial on the test split and exported."""
     results_dir = spec.results_dir
     if create:  # valid and ready: now the results folder starts
         results_dir.mkdir(parents=True)
@@ -120,12 +123,21 @@ def tune_stage(spec: RunSpec, data: Any, resume: bool, create: bool) -> dict[str
     outcome = run(spec, data, resume=resume)
     trials, history = collect_trials(spec, outcome)
     summary = write_results(spec, trials, history, time.monotonic() - clock, outcome.interrupted, started)
+    if take_away:  # the search has chosen: only now is the test split looked at
+        summary = evaluation.evaluate_best(spec, data, trials, summary)
     log_tuning_run(spec, trials, summary)
     sync(results_dir, spec.remote)
     print(f"\nLeaderboard of {spec.name} ({spec.metric}, {spec.mode}):\n{leaderboard(spec, trials)}")
     print(f"\nstatus: {summary['status_counts']}  wall time: {summary['wall_time_s']} s")
+    if take_away:
+        print_take_away(summary, spec.remote or str(results_dir))
     print(f"results: {spec.remote or results_dir}")
     return summary
+
+
+def print_take_away(summary: dict[str, Any], where: str) -> None:
+    print(f"test: {scores_text(summary.get('test'))}")
+    print(f"model: {model_text(summary.get('model'), where)}")
 
 
 def sync(results_dir: Path, remote: str | None) -> None:
@@ -149,6 +161,7 @@ def tune_two_stages(cfg: DictConfig, results_dir: Path, remote: str | None, resu
     clock = time.monotonic()
     summaries = {stages.SCREEN: _stage(screen_spec, data)}
     ranking = train_trials = None
+    spec = train_spec  # without its candidates until stage one has finished
     if not summaries[stages.SCREEN]["interrupted"]:
         screen_trials = pd.read_csv(screen_dir / "trials.csv")
         top = stages.top_candidates(screen_spec, screen_trials, cfg.stages.top_k)
@@ -164,6 +177,8 @@ def tune_two_stages(cfg: DictConfig, results_dir: Path, remote: str | None, resu
         results_dir, remote or str(results_dir), cfg.name, {stages.SCREEN: screen_spec, stages.TRAIN: spec},
         summaries, ranking, train_trials, time.monotonic() - clock,
     )
+    summary = evaluation.evaluate_winner(spec, data, train_trials, summary, results_dir)
+    print_take_away(summary, remote or str(results_dir))
     print(f"results: {remote or results_dir}")
     return summary
 

@@ -8,7 +8,8 @@ scheduler stopped it before max_epochs), errored or diverged (with the error's l
 W&B run is marked failed), as trials.csv says. Runs still open when Ray Tune returns (a trial
 HyperBand left paused at its last rung, or unfinished after Ctrl-C) are closed with their
 trials.csv status. After the results folder is written, a summary run (job_type "summary") holds
-the leaderboard as a W&B Table and the best trial's checkpoint as a model artifact.
+the leaderboard as a W&B Table, the best trial's checkpoint as a model artifact and, when the data
+had a test split, the chosen model's test accuracy, macro F1 and confusion matrix (a Table).
 
 Cost: Ray Tune's WandbLoggerCallback starts one logging process per trial. Here every W&B call
 is made by one background thread of the driver (a ``Writer``), through W&B's one service
@@ -44,6 +45,7 @@ from ray import tune
 from tuner import space as space_lib
 from tuner import storage
 from tuner.outcome import RAY_KEYS
+from tuner.results.confusion import CONFUSION_MATRIX
 from tuner.results.pareto import pareto_front
 from tuner.results.tables import cell
 from tuner.spec import RunSpec
@@ -321,6 +323,7 @@ def _summary_run(
             f"best_{settings.metric}": best.get(settings.metric),
         }
     )
+    _log_test(run, settings.results_dir, summary.get("test") or {})
     checkpoint = best.get("checkpoint") or ""
     if storage.is_uri(checkpoint) or (checkpoint and Path(checkpoint).is_dir()):
         artifact = wandb.Artifact(
@@ -341,6 +344,18 @@ def _summary_run(
         run.log_artifact(artifact, aliases=["best"])
     writer.runs.pop("summary")
     run.finish()
+
+
+def _log_test(run: Any, results_dir: Path, test: dict[str, Any]) -> None:
+    """The chosen model's figures on the test split and its confusion matrix (rows: true class,
+    columns: predicted class), as confusion_matrix.csv holds them."""
+    matrix_file = results_dir / CONFUSION_MATRIX
+    if "accuracy" not in test or not matrix_file.is_file():
+        return
+    matrix = pd.read_csv(matrix_file)
+    chosen = matrix[matrix["trial_id"].astype(str) == str(test["trial_id"])].drop(columns=["trial_id"])
+    run.log({"test_confusion_matrix": wandb.Table(dataframe=chosen.reset_index(drop=True))})
+    run.summary.update({"test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"]})
 
 
 def _finish_open_runs(writer: Writer, trials: pd.DataFrame) -> None:

@@ -1,7 +1,9 @@
 """The data a trainable receives: windows of multichannel time series and their labels.
 
 To tune on your own data, write a function that returns a `Dataset` and point the config's
-`data._target_` at it; tuner loads it once and shares it with every trial.
+`data._target_` at it; tuner loads it once and shares it with every trial. What a deployed model
+needs to read raw sensor windows travels with it: the channel names, the sample rate, and the
+per-channel mean and standard deviation the windows were standardized with.
 """
 
 from dataclasses import dataclass
@@ -27,12 +29,18 @@ class Dataset:
     classes: list[str]
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    channels: list[str] | None = None  # the channel names, in the order of axis 1
+    sample_rate: float | None = None  # Hz
+    mean: np.ndarray | None = None  # [channels, 1]: x = (raw - mean) / std; None: x is raw
+    std: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.classes) < 2:
             raise ValueError(f"Dataset needs at least 2 classes, got {self.classes!r}")
         if (self.x_test is None) != (self.y_test is None):
             raise ValueError("Dataset: give both x_test and y_test, or neither")
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("Dataset: give both mean and std, or neither")
         splits = {"train": (self.x_train, self.y_train), "val": (self.x_val, self.y_val)}
         if self.x_test is not None:
             splits["test"] = (self.x_test, self.y_test)
@@ -43,6 +51,17 @@ class Dataset:
                     f"Dataset.x_{name} windows are [channels, window] = {list(x.shape[1:])}, "
                     f"but x_train's are {list(self.x_train.shape[1:])}"
                 )
+        if self.channels is not None and len(self.channels) != self.num_channels:
+            raise ValueError(
+                f"Dataset.channels names {len(self.channels)} channels, x_train has {self.num_channels}"
+            )
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if value is not None and np.shape(value) != (self.num_channels, 1):
+                raise ValueError(
+                    f"Dataset.{name} must be [channels, 1] = [{self.num_channels}, 1], "
+                    f"got {list(np.shape(value))}"
+                )
 
     @property
     def num_channels(self) -> int:
@@ -51,6 +70,11 @@ class Dataset:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def window(self) -> int:
+        """Samples per window."""
+        return self.x_train.shape[2]
 
 
 def _check_split(name: str, x: np.ndarray, y: np.ndarray, num_classes: int) -> None:

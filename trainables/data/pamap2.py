@@ -111,7 +111,8 @@ def pamap2(
         fold=fold,
     )
     classes = list(ACTIVITIES.values())
-    return subject_dataset(arrays["x"], arrays["y"], arrays["subject"], classes, split)
+    rate = RATE / factor
+    return subject_dataset(arrays["x"], arrays["y"], arrays["subject"], classes, split, names, rate)
 
 
 def subject_files(path: Path) -> dict[int, Path]:

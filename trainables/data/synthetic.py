@@ -5,6 +5,8 @@ import numpy as np
 from trainables.data.dataset import Dataset
 
 HAR_CLASSES = ["walking", "walking_upstairs", "walking_downstairs", "sitting", "standing", "lying"]
+SENSORS = ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]  # channel 6 on: acc_x_2, ...
+RATE = 50.0  # Hz
 
 
 def synthetic_har(
@@ -23,12 +25,27 @@ def synthetic_har(
     The task is learnable but not trivial: the three walking classes differ only a little in
     cadence, harmonics and tilt, sitting and standing only in a small tilt under noise, and
     the random gait phase means no linear function of the raw samples separates the walks.
-    Same seed, same arrays.
+    Same seed, same arrays; the test windows come from a random stream of their own, so asking
+    for them leaves the train and validation windows as they were. The windows are raw (no
+    standardization), as a sensor gives them.
     """
-    rng = np.random.default_rng(seed)
-    n = num_train + num_val + num_test
+    x, y = _windows(np.random.default_rng(seed), num_train + num_val, channels, window)
+    test = (None, None)
+    if num_test:
+        test = _windows(np.random.default_rng([seed, 1]), num_test, channels, window)
+    names = [SENSORS[i % 6] + (f"_{i // 6 + 1}" if i >= 6 else "") for i in range(channels)]
+    train, val = slice(0, num_train), slice(num_train, None)
+    return Dataset(
+        x[train], y[train], x[val], y[val], list(HAR_CLASSES), *test, channels=names, sample_rate=RATE
+    )
+
+
+def _windows(
+    rng: np.random.Generator, n: int, channels: int, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` windows [n, channels, window] and their labels, drawn from ``rng``."""
     y = rng.integers(0, len(HAR_CLASSES), size=n)
-    t = np.arange(window) / 50.0  # seconds
+    t = np.arange(window) / RATE  # seconds
 
     def per_class(values: list[float]) -> np.ndarray:
         return np.array(values)[y][:, None]  # [n, 1]
@@ -67,9 +84,4 @@ def synthetic_har(
     gain = rng.normal(1.0, 0.05, (n, channels, 1))
     offset = rng.normal(0.0, 0.02, (n, channels, 1))
     noise = rng.normal(0.0, 0.03, (n, channels, window))
-    x = (gain * sensors + offset + noise).astype(np.float32)
-    y = y.astype(np.int64)
-
-    a, b = num_train, num_train + num_val
-    test = (x[b:], y[b:]) if num_test else (None, None)
-    return Dataset(x[:a], y[:a], x[a:b], y[a:b], list(HAR_CLASSES), *test)
+    return (gain * sensors + offset + noise).astype(np.float32), y.astype(np.int64)

@@ -30,6 +30,7 @@ FOLDER = "UCI HAR Dataset"
 SIGNALS = ("body_acc", "body_gyro", "total_acc")
 CHANNELS = tuple(f"{signal}_{axis}" for signal in SIGNALS for axis in "xyz")
 WINDOW = 128  # samples per window, as published
+RATE = 50.0  # Hz
 SPLITS = ("train", "test")
 FIX = f"unpack the data set again from {URL}"
 
@@ -71,7 +72,8 @@ def uci_har(
         num_folds=num_folds,
         fold=fold,
     )
-    return subject_dataset(arrays["x"][:, picked], arrays["y"], subjects, classes, split)
+    names = [CHANNELS[i] for i in picked]
+    return subject_dataset(arrays["x"][:, picked], arrays["y"], subjects, classes, split, names, RATE)
 
 
 def find_root(path: Path) -> Path:

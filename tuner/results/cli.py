@@ -1,10 +1,10 @@
 """`python -m tuner.results <verb>`: read results folders back from the command line.
 
 ``list`` the runs under a storage folder, ``show`` one, ``compare`` several side by side, print
-the ``best`` config of one or many, rebuild a run's HTML ``report``, or ``retrain`` its best
-trials. A RUN is a results folder's path, or its name under ``--storage``. Only ``report``
-(report.html) and ``retrain --top`` (retrain/<trial>.yaml) write into a results folder, and only
-into one that reads back whole.
+the ``best`` config of one or many, rebuild a run's HTML ``report``, ``export`` its best model as
+one file, or ``retrain`` its best trials. A RUN is a results folder's path, or its name under
+``--storage``. Only ``report`` (report.html), ``export`` (the model file) and ``retrain --top``
+(retrain/<trial>.yaml) write into a results folder, and only into one that reads back whole.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from tuner.cli import exit_with
 from tuner.errors import ConfigError
 from tuner.results import read
 from tuner.results.read import SavedRun
-from tuner.results.tables import cell, leaderboard_table, text_table
+from tuner.results.confusion import confusions
+from tuner.results.tables import cell, leaderboard_table, model_text, scores_text, text_table
 from tuner.trials import better, is_missing
 
 PROG = "python -m tuner.results"
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     verb = verbs.add_parser("report", parents=[common], help="rebuild RUN/report.html")
     verb.add_argument("run", metavar="RUN")
     verb.set_defaults(handler=lambda a: print(f"report: {report(_load(a.run, a.storage))}"))
+    verb = verbs.add_parser("export", parents=[common], help="write the best model as one file that runs without tuner")
+    verb.add_argument("run", metavar="RUN")
+    verb.set_defaults(handler=lambda a: print(f"model: {export(_load(a.run, a.storage))}"))
     verb = verbs.add_parser("retrain", parents=[common], help="train the best config (or the top K) alone, each anew")
     verb.add_argument("run", metavar="RUN")
     verb.add_argument("--top", type=_positive, help="retrain the K best trials, one after another")
@@ -184,6 +188,7 @@ def show(run: SavedRun, top: int) -> str:
     ]
     if run.summary is None:
         return "\n".join([*lines, "warning:   incomplete run: no trials recorded; resume it to see them"])
+    lines += [f"test:      {scores_text(run.test)}", f"model:     {model_text(run.model, run.where)}"]
     if not run.complete:
         lines.append("warning:   incomplete run: the trials below are those recorded before it stopped")
     if run.ranking is not None:
@@ -191,6 +196,8 @@ def show(run: SavedRun, top: int) -> str:
     if len(run.objectives) > 1 and run.pareto is not None:
         names = ", ".join(f"{o['metric']} {o['mode']}" for o in run.objectives)
         lines += ["", f"Pareto front ({names}):", _pareto(run)]
+    if run.test and "skipped" not in run.test and run.test_metrics is not None and run.confusion is not None:
+        lines += ["", *_test_split(run)]
     title = "Stage one (screen) leaderboard" if run.stages else "Leaderboard"
     lines += ["", f"{title} ({run.metric}, {run.mode}), top {min(top, len(run.trials))} of {len(run.trials)}:"]
     return "\n".join([*lines, _leaderboard(run, top) if len(run.trials) else "no trials ran"])
@@ -212,6 +219,22 @@ def _ranking(run: SavedRun) -> str:
         if name in ranking:
             ranking[name] = ranking[name].map(cell)
     return ranking.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
+
+
+def _test_split(run: SavedRun) -> list[str]:
+    """The exported model's per-class figures and confusion matrix on the test split."""
+    trial = str(run.test["trial_id"])
+    per_class = run.test_metrics[run.test_metrics["trial_id"].astype(str) == trial].drop(columns=["trial_id"])
+    confusion = confusions(run.confusion)[trial]
+    rows = zip(confusion.classes, confusion.matrix.tolist())
+    matrix = [{"true": name, **dict(zip(confusion.classes, counts))} for name, counts in rows]
+    return [
+        f"Test split, per class (trial {trial}):",
+        per_class.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
+        "",
+        "Confusion matrix (rows: true class, columns: predicted class):",
+        text_table(matrix),
+    ]
 
 
 def _pareto(run: SavedRun) -> str:
@@ -239,6 +262,8 @@ def compare(compared: list[SavedRun]) -> str:
             "metric": ", ".join(f"{o['metric']} ({o['mode']})" for o in run.objectives),
             "best": _best_value(run, named=False),
             "best trial": _best_id(run),
+            "test accuracy": _test_figure(run, "accuracy"),
+            "test macro F1": _test_figure(run, "macro_f1"),
             **{p: cell(best_trial.get("params", {}).get(p)) for p in params},
             "epochs": best_trial.get("epochs", "-"),
             "wall time": _wall_time(run),
@@ -334,6 +359,11 @@ def _check_trials(run: SavedRun) -> None:
         raise ConfigError(run.name, f"has no trials recorded: {status(run)}", "resume it with the command above")
 
 
+def _test_figure(run: SavedRun, name: str) -> str:
+    test = run.test or {}
+    return f"{test[name]:.4g}" if name in test else "-"
+
+
 def report(run: SavedRun) -> str:
     """Rebuild the run's report.html (in its bucket too, for a run in one); returns where it is."""
     from tuner.results.report import write_report  # plotly's import is slow: only this verb needs it
@@ -343,6 +373,21 @@ def report(run: SavedRun) -> str:
         return str(page)
     buckets.upload(page, buckets.join(run.location, page.name))
     return buckets.join(run.location, page.name)
+
+
+def export(run: SavedRun) -> str:
+    """Write the run's best model as one file beside its results (in its bucket too, for a run in
+    one), from its best trial's checkpoint; returns where the file is."""
+    from tuner.evaluation import export_saved_run  # Ray, the trainable and its data: only this verb needs them
+
+    _check_trials(run)
+    if not run.best:
+        raise ConfigError(run.name, f"has no best trial ({run.metric} was never reported)", "rerun the search")
+    model = export_saved_run(run.config, read.read_best_config(run), run.best, run.path)
+    if not run.location:
+        return str(run.path / model["file"])
+    buckets.upload(run.path / model["file"], buckets.join(run.location, model["file"]))
+    return buckets.join(run.location, model["file"])
 
 
 def retrain(run: SavedRun, top: int | None, overrides: Sequence[str]) -> list[dict[str, Any]]:

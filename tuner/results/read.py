@@ -4,9 +4,11 @@ A results folder of one stage holds ``config.yaml``, ``summary.json``, ``trials.
 ``history.csv`` (and ``pareto.csv`` when the run had several objectives). A two-stage run
 (``stages=screen_then_train``) holds ``config.yaml``, ``summary.json``, ``ranking.csv`` and
 ``best_config.yaml`` at its top, and each stage as a one-stage folder: ``screen/`` and ``train/``.
-A run killed before it could summarize has ``config.yaml`` and Ray's state but no
-``summary.json``: it loads as incomplete, with no trials. ``trial_config`` rebuilds, for any
-trial, the config that retrains it, as ``best_config.yaml`` does for the best.
+A whole run (one-stage or two-stage) whose data had a test split also holds ``test_metrics.csv``
+and ``confusion_matrix.csv`` (tuner.results.confusion). A run killed before it could summarize
+has ``config.yaml`` and Ray's state but no ``summary.json``: it loads as incomplete, with no
+trials. ``trial_config`` rebuilds, for any trial, the config that retrains it, as
+``best_config.yaml`` does for the best.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import yaml
 from tuner import space as space_lib
 from tuner.errors import ConfigError, first_line
 from tuner.results import write
+from tuner.results.confusion import CONFUSION_MATRIX, TEST_METRICS
 
 STAGES = ("screen", "train")  # the stages of a two-stage run, each a one-stage folder
 OWN_FOLDERS = (*STAGES, "retrain")  # what of a results folder is tuner's, beside Ray's trial folders
@@ -41,6 +44,8 @@ class SavedRun:
     ranking: pd.DataFrame | None = None  # two-stage: stage two's configs by mean metric
     stages: dict[str, SavedRun] = field(default_factory=dict)  # two-stage: "screen" and "train"
     location: str = ""  # where the run is, when ``path`` is a local copy of it (a bucket URI)
+    test_metrics: pd.DataFrame | None = None  # per class (and trial) on the test split
+    confusion: pd.DataFrame | None = None  # confusion_matrix.csv
 
     @property
     def name(self) -> str:
@@ -89,6 +94,17 @@ class SavedRun:
         """summary.json's best trial (two-stage: the winner of stage two, with its mean)."""
         return (self.summary or {}).get("best_trial")
 
+    @property
+    def test(self) -> dict[str, Any] | None:
+        """summary.json's figures on the test split, or {"skipped": why}; None before tuner
+        evaluated test splits."""
+        return (self.summary or {}).get("test")
+
+    @property
+    def model(self) -> dict[str, Any] | None:
+        """summary.json's exported model: its file name and what it holds, or {"skipped": why}."""
+        return (self.summary or {}).get("model")
+
 
 def is_run(path: Path) -> bool:
     """A folder tuner wrote: its config.yaml beside Ray's state, or results files (whose
@@ -112,17 +128,17 @@ def load_run(path: Path) -> SavedRun:
         raise ConfigError(str(path), "no such results folder", "give a folder that `python -m tuner` printed")
     config = _read_yaml(path / "config.yaml")
     summary = _read_summary(path / "summary.json")
+    test = {"test_metrics": _optional_csv(path / TEST_METRICS), "confusion": _optional_csv(path / CONFUSION_MATRIX)}
     if (path / "screen").is_dir():
         stages = {name: load_run(path / name) for name in STAGES if (path / name).is_dir()}
-        ranking = _read_csv(path / "ranking.csv") if (path / "ranking.csv").exists() else None
+        ranking = _optional_csv(path / "ranking.csv")
         screen = stages["screen"]
-        return SavedRun(path, config, summary, screen.trials, screen.history, screen.pareto, ranking, stages)
+        return SavedRun(path, config, summary, screen.trials, screen.history, screen.pareto, ranking, stages, **test)
     if summary is None:
         return SavedRun(path, config, None, pd.DataFrame(), pd.DataFrame())
     trials = _read_trials(path / "trials.csv", summary["num_trials"])
     history = _read_csv(path / "history.csv", allow_empty=True)
-    pareto = _read_csv(path / "pareto.csv") if (path / "pareto.csv").exists() else None
-    return SavedRun(path, config, summary, trials, history, pareto)
+    return SavedRun(path, config, summary, trials, history, _optional_csv(path / "pareto.csv"), **test)
 
 
 def space_params(run: SavedRun) -> list[space_lib.Param]:
@@ -202,6 +218,10 @@ def _read_trials(path: Path, num_trials: int) -> pd.DataFrame:
     if num_trials and missing:
         raise ConfigError(str(path), f"is not a tuner trials table (no {', '.join(missing)} column)", fix)
     return trials
+
+
+def _optional_csv(path: Path) -> pd.DataFrame | None:
+    return _read_csv(path) if path.exists() else None
 
 
 def _read_csv(path: Path, allow_empty: bool = False) -> pd.DataFrame:

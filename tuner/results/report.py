@@ -4,7 +4,8 @@
 ``<folder>/report.html``: a summary, the leaderboard, learning curves, when and why trials
 stopped, parallel coordinates, fANOVA parameter importance (on request: the report a run writes
 at its end leaves it out for its cost), the Pareto front (several objectives), the ranking of a
-two-stage run, and the best config. plotly.js is inlined once, so the page opens offline.
+two-stage run, the chosen model on the held-out test split (a confusion matrix and per-class
+figures), and the best config. plotly.js is inlined once, so the page opens offline.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from plotly.offline import get_plotlyjs
 
 from tuner import space as space_lib
 from tuner.results import read
+from tuner.results.confusion import confusions
 from tuner.results.read import SavedRun, load_run
-from tuner.results.tables import cell, plain
+from tuner.results.tables import cell, model_text, plain, scores_text
 from tuner.trials import COMPLETED, DIVERGED, ERRORED, STOPPED, UNFINISHED, is_missing
 
 TOP_TABLE, TOP_CURVES = 20, 5
@@ -71,6 +73,7 @@ def _render(run: SavedRun, importance: bool) -> str:
     sections = [_summary(run)]
     if run.ranking is not None:
         sections.append(_ranking(run))
+    sections.append(_test_split(run))
     sections += [_leaderboard(screen), _curves(screen), _stops(screen), _parallel(screen), _importance(screen, importance)]
     if len(run.objectives) >= 2:
         sections.append(_pareto(run))
@@ -338,6 +341,42 @@ def _ranking(run: SavedRun) -> Section:
     intro = f"<p>Stage two: each screened candidate retrained with several seeds, ranked by mean {metric} ({run.mode}).</p>"
     table = _table(ranking, list(ranking.columns))
     return "ranking", "Ranking of the candidates", intro + _chart(fig, "ranking") + table
+
+
+def _test_split(run: SavedRun) -> Section:
+    """The exported model's confusion matrix (counts, coloured by the share of each true class)
+    and per-class figures on the test split; a two-stage winner's seeds side by side."""
+    title = "Test set"
+    test = run.test
+    if not test or "skipped" in test:
+        why = test["skipped"] if test else "this results folder holds none"
+        return "test", title, f"<p>No test figures: {html.escape(why)}.</p>"
+    if run.confusion is None or run.test_metrics is None:
+        return "test", title, "<p>confusion_matrix.csv or test_metrics.csv is missing.</p>"
+    trial = str(test["trial_id"])
+    confusion = confusions(run.confusion)[trial]
+    intro = (
+        f"<p>The exported model on the held-out test split: {html.escape(scores_text(test))}.</p>"
+        f"<p>The test split took no part in the search: "
+        f"the chosen model was scored on it once, after the search had ended. "
+        f"Exported model: {html.escape(model_text(run.model, str(run.path)))}.</p>"
+    )
+    rates = confusion.rates()
+    fig = go.Figure(go.Heatmap(
+        z=np.where(np.isnan(rates), None, rates).tolist(), x=confusion.classes, y=confusion.classes,
+        text=confusion.matrix.tolist(), texttemplate="%{text}<br>%{z:.0%}", colorscale="Blues", zmin=0, zmax=1,
+        colorbar={"title": {"text": "share of row"}},
+        hovertemplate="true %{y}, predicted %{x}: %{text} windows (%{z:.1%} of the row)<extra></extra>",
+    ))
+    fig.update_xaxes(title_text="predicted class", type="category")
+    fig.update_yaxes(title_text="true class", type="category", autorange="reversed")
+    chart = _chart(fig, "test", max(400, 45 * len(confusion.classes) + 200))
+    per_class = run.test_metrics[run.test_metrics["trial_id"].astype(str) == trial]
+    content = intro + chart + _table(per_class, ["class", "precision", "recall", "f1", "support"])
+    if "seeds" in test:
+        seeds = pd.DataFrame(test["seeds"])
+        content += "<p>Each seed of the winning candidate on the test split:</p>" + _table(seeds, list(seeds.columns))
+    return "test", title, content
 
 
 def _best_config(run: SavedRun) -> Section:

@@ -42,3 +42,28 @@ def text_table(rows: list[dict[str, Any]]) -> str:
     cells = [columns] + [[str(row.get(c, "")) for c in columns] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     return "\n".join("  ".join(c.ljust(width) for c, width in zip(line, widths)).rstrip() for line in cells)
+
+
+def scores_text(test: dict[str, Any] | None) -> str:
+    """summary.json's "test" as one line: the exported model's accuracy and macro F1 on the test
+    split (with a two-stage winner's mean ± std over its seeds first), or why there are none."""
+    if not test:
+        return "-"
+    if "skipped" in test:
+        return f"none: {test['skipped']}"
+    figures = f"accuracy {test['accuracy']:.4g}, macro F1 {test['macro_f1']:.4g} on {test['windows']} windows"
+    if "seeds" not in test:
+        return f"{figures} (trial {test['trial_id']})"
+    seeds = pd.DataFrame(test["seeds"])
+    spread = {name: f"{seeds[name].mean():.4g} ± {seeds[name].std(ddof=0):.2g}" for name in ("accuracy", "macro_f1")}
+    over = f"accuracy {spread['accuracy']}, macro F1 {spread['macro_f1']} over {len(seeds)} seeds"
+    return f"{over}; exported seed (trial {test['trial_id']}): {figures}"
+
+
+def model_text(model: dict[str, Any] | None, where: str) -> str:
+    """summary.json's "model" as one line: where the exported file is, or why there is none."""
+    if not model:
+        return "-"
+    if "skipped" in model:
+        return f"none: {model['skipped']}"
+    return f"{where.rstrip('/')}/{model['file']} (trial {model['trial_id']})"
