@@ -3,6 +3,7 @@ data, fit. What the run left is read by tuner.outcome."""
 
 from __future__ import annotations
 
+import csv
 import functools
 import logging
 import os
@@ -15,7 +16,8 @@ import hydra
 import pyarrow.fs
 import ray
 from ray import tune
-from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+from ray.tune.logger import JsonLoggerCallback, LoggerCallback
+from ray.tune.utils import flatten_dict
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from tuner import space as space_lib
@@ -28,6 +30,7 @@ from tuner.trials import NODE_KEY
 from tuner.wandb_logger import trial_callbacks
 
 log = logging.getLogger(__name__)
+PROGRESS_FILE = "progress.csv"  # the file Ray's readers (ExperimentAnalysis) look for
 
 
 def run(spec: RunSpec, data: Any, resume: bool = False) -> Outcome:
@@ -72,7 +75,7 @@ def run(spec: RunSpec, data: Any, resume: bool = False) -> Outcome:
                 ),
                 callbacks=[
                     ProgressLogger(),
-                    ResultLogger(),  # params.json: the config each trial got
+                    JsonLoggerCallback(),  # params.json: the config each trial got
                     *trial_callbacks(spec),
                 ],
                 verbose=1,
@@ -84,41 +87,61 @@ def run(spec: RunSpec, data: Any, resume: bool = False) -> Outcome:
     return Outcome(grid, states, unfinished or len(states) < spec.expected_trials)
 
 
-class WholeFileRestore:
-    """For Ray's per-trial file loggers: a resumed or retried trial's progress.csv or
-    result.json goes on from the copy that holds every row.
+class ProgressLogger(LoggerCallback):
+    """Each trial's progress.csv (one row per result), continued whole when a trial resumes.
 
-    Ray restores the file by copying it from the results folder into the driver's staging
-    folder, over what is there. But the results folder holds the copy: a background sync keeps
-    uploading the staging folder over it, rewriting it in place. A restore that read it
-    mid-rewrite, or a sync that caught the restore half-written, left a trial with its later
-    epochs only (about one resume in ten after `ray job stop`, where the resumed driver runs on
-    the same head and finds the staging folder of the one stopped). So a staged file is kept;
-    without one (another head), the results folder's file, which no sync then rewrites, is
-    copied aside and moved in whole.
+    Ray's own CSV logger restores a resumed trial's file by copying the results folder's copy
+    over the staged one on the driver. But a background sync keeps uploading the staged folder
+    over the results folder, rewriting that copy in place: a restore that read it mid-rewrite
+    left a trial with its later epochs only (about one resume in ten after `ray job stop`, where
+    the resumed driver runs on the same head and finds the stopped one's staging folder). So a
+    staged file is kept; without one (another head), the stored copy, which no sync then
+    rewrites, is copied aside and moved in whole.
     """
 
-    def _restore_from_remote(self, file_name: str, trial: Any) -> None:
-        staged = Path(trial.local_path, file_name)
-        if not trial.checkpoint or staged.exists():
-            return  # a first start, or the newest copy is here
-        source = Path(trial.storage.trial_fs_path, file_name).as_posix()
-        fd, aside = tempfile.mkstemp(dir=Path(trial.local_experiment_path).parent)
-        os.close(fd)
-        try:
-            pyarrow.fs.copy_files(source, aside, source_filesystem=trial.storage.storage_filesystem)
-        except FileNotFoundError:  # not synced to the results folder before the run ended
-            os.unlink(aside)
-            return
-        os.replace(aside, staged)
+    def __init__(self) -> None:
+        self._files: dict[Any, Any] = {}
+        self._writers: dict[Any, csv.DictWriter] = {}
+
+    def log_trial_start(self, trial: Any) -> None:
+        self.log_trial_end(trial)
+        trial.init_local_path()
+        staged = Path(trial.local_path, PROGRESS_FILE)
+        if trial.checkpoint and not staged.exists():
+            restore_whole(trial, staged)
+        self._files[trial] = staged.open("a", newline="")
+        if staged.stat().st_size:  # go on under the file's own columns
+            with staged.open(newline="") as saved:
+                columns = next(csv.reader(saved))
+            self._writers[trial] = csv.DictWriter(self._files[trial], columns, extrasaction="ignore")
+
+    def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
+        if trial not in self._files:
+            self.log_trial_start(trial)
+        row = flatten_dict({k: v for k, v in result.items() if k != "config"}, delimiter="/")
+        if trial not in self._writers:
+            self._writers[trial] = csv.DictWriter(self._files[trial], list(row), extrasaction="ignore")
+            self._writers[trial].writeheader()
+        self._writers[trial].writerow(row)
+        self._files[trial].flush()
+
+    def log_trial_end(self, trial: Any, failed: bool = False) -> None:
+        self._writers.pop(trial, None)
+        if trial in self._files:
+            self._files.pop(trial).close()
 
 
-class ProgressLogger(WholeFileRestore, CSVLoggerCallback):
-    """Ray's progress.csv per trial, restored whole."""
-
-
-class ResultLogger(WholeFileRestore, JsonLoggerCallback):
-    """Ray's result.json and params.json per trial, restored whole."""
+def restore_whole(trial: Any, staged: Path) -> None:
+    """Copy a trial's stored progress.csv to its staged path in one move (none: nothing to do)."""
+    source = Path(trial.storage.trial_fs_path, PROGRESS_FILE).as_posix()
+    fd, aside = tempfile.mkstemp(dir=Path(trial.local_experiment_path).parent)  # outside the sync
+    os.close(fd)
+    try:
+        pyarrow.fs.copy_files(source, aside, source_filesystem=trial.storage.storage_filesystem)
+    except FileNotFoundError:  # never copied to the results folder before the run stopped
+        os.unlink(aside)
+        return
+    os.replace(aside, staged)
 
 
 def experiment_path(spec: RunSpec) -> str:
