@@ -30,11 +30,12 @@ KILLER_DEADLINE_S = 300
 
 
 def progress_of_trials(storage: str) -> dict[str, pd.DataFrame]:
-    """Each trial's progress.csv as the storage holds it now."""
+    """Each trial's progress.csv as the storage holds it now (not yet there, or caught created
+    but not yet written: left out)."""
     progress = {}
     for results in store.list_folders(storage):
         for trial in store.list_folders(results):
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError, pd.errors.EmptyDataError):
                 progress[store.name(trial)] = pd.read_csv(io.StringIO(store.read_text(store.join(trial, "progress.csv"))))
     return progress
 

@@ -103,8 +103,18 @@ class ProgressLogger(LoggerCallback):
         self._files: dict[Any, Any] = {}
         self._writers: dict[Any, csv.DictWriter] = {}
 
-    def log_trial_start(self, trial: Any) -> None:
-        self.log_trial_end(trial)
+    def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
+        if trial not in self._files:
+            self._open(trial)
+        row = flatten_dict({k: v for k, v in result.items() if k != "config"}, delimiter="/")
+        if trial not in self._writers:
+            self._writers[trial] = csv.DictWriter(self._files[trial], list(row), extrasaction="ignore")
+            self._writers[trial].writeheader()
+        self._writers[trial].writerow(row)
+        self._files[trial].flush()
+
+    def _open(self, trial: Any) -> None:
+        """Open the trial's file for its first result since it (re)started."""
         trial.init_local_path()
         staged = Path(trial.local_path, PROGRESS_FILE)
         if trial.checkpoint and not staged.exists():
@@ -114,16 +124,6 @@ class ProgressLogger(LoggerCallback):
             with staged.open(newline="") as saved:
                 columns = next(csv.reader(saved))
             self._writers[trial] = csv.DictWriter(self._files[trial], columns, extrasaction="ignore")
-
-    def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
-        if trial not in self._files:
-            self.log_trial_start(trial)
-        row = flatten_dict({k: v for k, v in result.items() if k != "config"}, delimiter="/")
-        if trial not in self._writers:
-            self._writers[trial] = csv.DictWriter(self._files[trial], list(row), extrasaction="ignore")
-            self._writers[trial].writeheader()
-        self._writers[trial].writerow(row)
-        self._files[trial].flush()
 
     def log_trial_end(self, trial: Any, failed: bool = False) -> None:
         self._writers.pop(trial, None)
