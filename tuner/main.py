@@ -8,8 +8,9 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from tuner.cli import CONF_DIR, check_group_options, exit_with
+from tuner.cli import exit_with
 from tuner.errors import ConfigError
+from tuner.groups import CONF_DIR, check_group_options
 from tuner.pipeline import tune_from_config
 
 

@@ -14,7 +14,8 @@ from typing import Sequence
 from omegaconf import OmegaConf
 
 from tuner import storage
-from tuner.cli import GROUPS, exit_with, group_option
+from tuner.cli import exit_with
+from tuner.groups import GROUPS, group_option
 from tuner.errors import ConfigError
 from tuner.pipeline import tune_from_config
 
