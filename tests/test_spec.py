@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import ROOT, compose_config
 from tuner import ConfigError
-from tuner.cli import check_group_options
+from tuner.groups import check_group_options
 from tuner.search import make_search
 from tuner.spec import build_spec
 
@@ -22,7 +22,24 @@ BAD_CONFIGS = [
     (["space.batch_size.values=[]"], "space.batch_size.values", "non-empty list"),
     (["search=optuna", GRID_ENTRY], "space.model.kernel_size", "cannot take a grid"),
     (["search=grid"], "space.lr", "cannot take a loguniform"),
-    (["+space.lrr={type: uniform, low: 0, high: 1}"], "space.lrr", "not a key of the trial config"),
+    (["+space.lrr={type: uniform, low: 0, high: 1}"], "space.lrr", "trainables.har.train never reads lrr; did you mean lr?"),
+    (["+space.model.depth={type: choice, values: [1, 2]}"], "space.model.depth", "not a key of the trial config"),
+    (["~space", "+space={model: {type: choice, values: [cnn_tcn, cnn_bilstm]}}"], "space.model", "would replace the model section"),
+    (["~space", "+space={lr: {type: uniform, low: 0.1, high: 1}, lr.x: 1}"], "space.lr.x", "lr is a value, not a section"),
+    (["+space.lr_schedule=warp"], "space.lr_schedule", "must be one of: none, step, plateau, cosine, got 'warp'"),
+    (["space.batch_size.values=[32,48.5]"], "space.batch_size.values", "each value must be an integer, got 48.5"),
+    (["~space", "+space={batch_size: {type: uniform, low: 16, high: 64}}"], "space.batch_size", "must be an integer, which a uniform"),
+    (["~space", "+space={model.name: {type: choice, values: [cnn_tcn, transformer]}}"], "space.model.name.values", "got 'transformer'"),
+    (["~space", "+space={model.name: {type: choice, values: [cnn_tcn, cnn_bilstm]}, model.hiden: {type: choice, values: [32]}}"], "space.model.hiden", "did you mean model.hidden?"),
+    (["seed=abc"], "seed", "integer >= 0, got 'abc'"),
+    (["train.lr_schedule=warp"], "train.lr_schedule", "must be one of: none, step, plateau, cosine, got 'warp'"),
+    (["train.batch_size=1.5"], "train.batch_size", "must be an integer, got 1.5"),
+    (["+train.lrr=0.1"], "train.lrr", "trainables.har.train never reads lrr; did you mean lr?"),
+    (["+model.depth=3"], "model.depth", "trainables.har.train never reads model.depth"),
+    (["verbose=maybe"], "verbose", "must be true or false"),
+    (["progress_every=0"], "progress_every", "positive number"),
+    (["metric=val/accuracy"], "metric", "use val_acc (trainables.har.train's name for val/accuracy)"),
+    (["trainable=tests.user_trainables.three_inputs"], "trainable", "fits neither trainable form"),
     (["+space.model.depth={type: choice, values: [1], when: {model.nme: x}}"], "space.model.depth.when", "not a parameter"),
     (["trainable=my_pkg.my_module.train"], "trainable", "cannot import 'my_pkg.my_module'"),
     (["trainable=trainables.har.fit"], "trainable", "has no function 'fit'"),
