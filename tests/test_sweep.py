@@ -204,7 +204,7 @@ def test_a_missing_or_unreadable_sweep_file_names_sweep_file(text, phrase, tmp_p
 
 
 def test_a_command_line_value_the_sweep_would_replace_is_refused():
-    settings, _ = convert(yaml.safe_load(EXAMPLE.read_text()), compose_config())
+    settings, _, _ = convert(yaml.safe_load(EXAMPLE.read_text()), compose_config())
     for override, key in [("search=asha", "search"), ("space.lr.high=0.01", "space.lr.high"), ("num_samples=4", "num_samples"), ("+search.scheduler.grace_period=2", "search.scheduler.grace_period")]:
         with pytest.raises(ConfigError) as err:
             check_command_line(settings, [override])
