@@ -135,14 +135,16 @@ class Progress(tune.Callback):
 def status_line(
     counts: dict[str, int], metric: str, best: tuple[float, str] | None, elapsed: float, left: float | None
 ) -> str:
-    """The status line: trials by state, the best value so far and its trial, time."""
+    """The status line, time first so that a narrow terminal cuts the least needed part:
+    ``01:12, ~00:41 left | 5/16 trials done (3 stopped early, 1 errored), 2 running, 9 pending |
+    best val_acc 0.8717 (74548_00000)``."""
+    clock = tqdm.format_interval(elapsed) + (f", ~{tqdm.format_interval(left)} left" if left is not None else "")
     trials = (
-        f"trials {counts['done']}/{counts['planned']} done ({counts['stopped']} stopped early, "
+        f"{counts['done']}/{counts['planned']} trials done ({counts['stopped']} stopped early, "
         f"{counts['errored']} errored), {counts['running']} running, {counts['pending']} pending"
     )
     best_so_far = f"best {metric} {best[0]:.4g} ({best[1]})" if best else f"best {metric} -"
-    clock = f"{tqdm.format_interval(elapsed)} elapsed" + (f", ~{tqdm.format_interval(left)} left" if left is not None else "")
-    return f"{trials} | {best_so_far} | {clock}"
+    return f"{clock} | {trials} | {best_so_far}"
 
 
 def _epochs(trial: Any) -> int:
