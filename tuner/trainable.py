@@ -20,8 +20,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from tuner.errors import ConfigError
 
@@ -35,16 +34,11 @@ class Trainable:
 
     path: str
     function: Callable[..., None]
-    module: ModuleType
     takes_data: bool  # train(config, data): the data is built and shared; train(config): none
     takes_report: bool
     metrics: tuple[str, ...] | None  # None: not declared, any metric is taken on trust
     keys: dict[str, Any] | None  # dotted key -> type or tuple of choices; None: any key
     aliases: dict[str, str] = field(default_factory=dict)
-
-    def describe_key(self, name: str) -> str:
-        """What the trainable takes at a key, for an error's fix: "one of: none, step" or "a number"."""
-        return describe(self.keys[name]) if self.keys and name in self.keys else "any value"
 
 
 def load_trainable(path: str) -> Trainable:
@@ -57,7 +51,6 @@ def load_trainable(path: str) -> Trainable:
     return Trainable(
         path=path,
         function=function,
-        module=module,
         takes_data=takes_data,
         takes_report=takes_report,
         metrics=tuple(metrics) if metrics is not None else None,
