@@ -192,7 +192,7 @@ def never_read(trainable: Trainable, name: str, key: str) -> ConfigError:
     if alias:
         fix = f"use {alias} ({trainable.path}'s name for {name})"
     else:
-        fix = did_you_mean(name, trainable.keys or ()) or f"it reads: {', '.join(trainable.keys or ())}"
+        fix = did_you_mean(name, [*(trainable.keys or ()), *trainable.aliases]) or f"it reads: {', '.join(trainable.keys or ())}"
     return ConfigError(key, f"{trainable.path} never reads {name}", fix)
 
 
