@@ -1,10 +1,13 @@
 """Command-line overrides of keys the config does not have: one line with a did-you-mean, before
-Hydra composes; everything Hydra takes passes untouched."""
+Hydra composes (and before a retrain runs); everything Hydra takes passes untouched."""
 
 import pytest
+from omegaconf import OmegaConf
 
+from tests.conftest import compose_config
 from tuner import ConfigError
 from tuner.overrides import check_override_keys
+from tuner.retrain import retrain
 
 # (the command line, the key the error names, its did-you-mean)
 MISSPELT = [
@@ -48,3 +51,12 @@ ACCEPTED = [
 @pytest.mark.parametrize("args", ACCEPTED, ids=[" ".join(a) for a in ACCEPTED])
 def test_what_hydra_takes_passes(args):
     check_override_keys(args)
+
+
+def test_a_retrain_override_of_a_key_its_config_lacks_is_refused_before_it_runs(tmp_path):
+    best_config = tmp_path / "best_config.yaml"
+    OmegaConf.save(compose_config(), best_config)
+    with pytest.raises(ConfigError) as err:
+        retrain(best_config, ["max_epoch=3", f"storage={tmp_path / 'outputs'}"])
+    assert str(err.value) == "max_epoch: is not a key of the config; did you mean max_epochs?"
+    assert not (tmp_path / "outputs").exists()

@@ -38,14 +38,16 @@ def check_override_keys(args: Sequence[str]) -> None:
     config = _compose([_as_composed(o) for o in parsed if o not in changes])
     if config is None:
         return
-    leaves = list(space_lib.flatten(OmegaConf.to_container(config)))
-    for override in changes:
-        if OmegaConf.select(config, override.key_or_group, default=MISSING) is MISSING:
-            raise ConfigError(
-                override.key_or_group,
-                "is not a key of the config",
-                did_you_mean(override.key_or_group, leaves) or "python -m tuner --cfg job shows every key",
-            )
+    check_keys_exist(config, [override.key_or_group for override in changes])
+
+
+def check_keys_exist(config: DictConfig, keys: Sequence[str]) -> None:
+    """Each dotted key is in the config; the first that is not is a ConfigError naming it, with
+    the closest keys that are."""
+    for key in keys:
+        if OmegaConf.select(config, key, default=MISSING) is MISSING:
+            leaves = list(space_lib.flatten(OmegaConf.to_container(config)))
+            raise ConfigError(key, "is not a key of the config", did_you_mean(key, leaves) or "python -m tuner --cfg job shows every key")
 
 
 def _is_group(override: Override) -> bool:
