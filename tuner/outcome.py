@@ -57,7 +57,7 @@ def collect_trials(spec: RunSpec, outcome: Outcome) -> tuple[pd.DataFrame, pd.Da
         history = frame[metrics].copy()
         history.insert(0, "trial_id", trial_id)
         histories.append(history)
-        epochs = len(frame)
+        epochs = _epochs_reached(frame)
         error = error_line(result.error)
         row = {"trial_id": trial_id, "status": _status(outcome.states.get(trial_id), error, epochs, spec.max_epochs)}
         row |= {name: params.get(name) for name in space_lib.sampled_names(spec.params)}
@@ -99,6 +99,15 @@ def _epochs(frame: pd.DataFrame | None) -> pd.DataFrame:
         return pd.DataFrame()
     step = "epoch" if "epoch" in frame else "training_iteration"
     return frame.drop_duplicates(step, keep="last").sort_values(step).reset_index(drop=True)
+
+
+def _epochs_reached(frame: pd.DataFrame) -> int:
+    """The training iteration a trial reached (Ray counts on from a restored checkpoint). Not its
+    row count: a killed driver's last upload to a bucket can miss the rows before the checkpoint
+    the trial resumed from."""
+    if frame.empty:
+        return 0
+    return int(frame["training_iteration" if "training_iteration" in frame else "epoch"].iloc[-1])
 
 
 def _status(state: str | None, error: str, epochs: int, max_epochs: int) -> str:
