@@ -78,7 +78,7 @@ def test_a_terminal_shows_one_status_line_redrawn_in_place_and_a_line_per_trial(
 
 def test_a_pipe_gets_plain_status_lines_and_no_control_character(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "tuner", *TINY_RUN, "progress_every=2", f"storage={tmp_path}"],
+        [sys.executable, "-m", "tuner", *TINY_RUN, "search=optuna", "progress_every=2", f"storage={tmp_path}"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -87,9 +87,9 @@ def test_a_pipe_gets_plain_status_lines_and_no_control_character(tmp_path):
         assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", stream), "no escape, carriage return or other control character"
     lines = done.stdout.strip().split("\n")
     assert sum(bool(STATUS.search(line)) for line in lines) >= 2, "a status line every 2 s, and the last one"
-    assert STATUS.search(lines[lines.index("Leaderboard of cnn_tcn-asha (val_acc, max):") - 2]), "the final status"
+    assert STATUS.search(lines[lines.index("Leaderboard of cnn_tcn-optuna (val_acc, max):") - 2]), "the final status"
     assert sum(bool(ENDED_TRIAL.match(line)) for line in lines) == 4, done.stdout
-    assert not any(text in done.stdout + done.stderr for text in RAY_OUTPUT)
+    assert not any(text in done.stdout + done.stderr for text in (*RAY_OUTPUT, "A new study created")), "nor Optuna's log"
     check_ending(last_lines(done.stdout), folder)
     assert len(lines) + len(done.stderr.strip().split("\n")) < 40
 
