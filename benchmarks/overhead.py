@@ -66,7 +66,7 @@ def ray_variant(trials: int, storage: Path, reuse_actors: bool) -> None:
 def tuner_variant(trials: int, storage: Path) -> None:
     from hydra import compose, initialize_config_dir
 
-    from tuner.cli import CONF_DIR
+    from tuner.groups import CONF_DIR
     from tuner.pipeline import tune_from_config
 
     overrides = [

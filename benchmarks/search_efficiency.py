@@ -60,7 +60,7 @@ from trainables.har import evaluate, make_optimizer, make_lr_scheduler, step_lr_
 from trainables.models import build_model
 import tuner.run
 from tuner import space as space_lib
-from tuner.cli import CONF_DIR
+from tuner.groups import CONF_DIR
 from tuner.pipeline import tune_from_config
 from tuner.run import build_data
 from tuner.search.optuna_space import OptunaSpace

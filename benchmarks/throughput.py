@@ -226,7 +226,7 @@ def packing(windows: int, epochs: int) -> pd.DataFrame:
     """Part 3: k trials sharing one GPU through tuner (trial.gpus=1/k), aggregate samples/s."""
     from hydra import compose, initialize_config_dir
 
-    from tuner.cli import CONF_DIR
+    from tuner.groups import CONF_DIR
     from tuner.pipeline import tune_from_config
 
     rows = []

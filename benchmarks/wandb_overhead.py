@@ -32,7 +32,7 @@ from ray import tune
 from ray.air.integrations.wandb import WandbLoggerCallback
 
 import tuner.run
-from tuner.cli import CONF_DIR
+from tuner.groups import CONF_DIR
 from tuner.pipeline import tune_from_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,7 +3,7 @@
 import pytest
 
 from tests.conftest import CONF_DIR, compose_config
-from tuner.cli import GROUPS
+from tuner.groups import GROUPS
 from tuner.spec import build_spec
 
 OPTIONS = [(group, p.stem) for group in GROUPS for p in sorted((CONF_DIR / group).glob("*.yaml"))]

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import ROOT, compose_config
 from tuner import ConfigError
-from tuner.cli import check_group_options
+from tuner.groups import check_group_options
 from tuner.search import make_search
 from tuner.spec import build_spec
 
@@ -22,7 +22,24 @@ BAD_CONFIGS = [
     (["space.batch_size.values=[]"], "space.batch_size.values", "non-empty list"),
     (["search=optuna", GRID_ENTRY], "space.model.kernel_size", "cannot take a grid"),
     (["search=grid"], "space.lr", "cannot take a loguniform"),
-    (["+space.lrr={type: uniform, low: 0, high: 1}"], "space.lrr", "not a key of the trial config"),
+    (["+space.lrr={type: uniform, low: 0, high: 1}"], "space.lrr", "trainables.har.train never reads lrr; did you mean lr?"),
+    (["+space.model.depth={type: choice, values: [1, 2]}"], "space.model.depth", "not a key of the trial config"),
+    (["~space", "+space={model: {type: choice, values: [cnn_tcn, cnn_bilstm]}}"], "space.model", "would replace the model section"),
+    (["~space", "+space={lr: {type: uniform, low: 0.1, high: 1}, lr.x: 1}"], "space.lr.x", "lr is a value, not a section"),
+    (["+space.lr_schedule=warp"], "space.lr_schedule", "must be one of: none, step, plateau, cosine, got 'warp'"),
+    (["space.batch_size.values=[32,48.5]"], "space.batch_size.values", "each value must be an integer, got 48.5"),
+    (["~space", "+space={batch_size: {type: uniform, low: 16, high: 64}}"], "space.batch_size", "must be an integer, which a uniform"),
+    (["~space", "+space={model.name: {type: choice, values: [cnn_tcn, transformer]}}"], "space.model.name.values", "got 'transformer'"),
+    (["~space", "+space={model.name: {type: choice, values: [cnn_tcn, cnn_bilstm]}, model.hiden: {type: choice, values: [32]}}"], "space.model.hiden", "did you mean model.hidden?"),
+    (["seed=abc"], "seed", "integer >= 0, got 'abc'"),
+    (["train.lr_schedule=warp"], "train.lr_schedule", "must be one of: none, step, plateau, cosine, got 'warp'"),
+    (["train.batch_size=1.5"], "train.batch_size", "must be an integer, got 1.5"),
+    (["+train.lrr=0.1"], "train.lrr", "trainables.har.train never reads lrr; did you mean lr?"),
+    (["+model.depth=3"], "model.depth", "trainables.har.train never reads model.depth"),
+    (["verbose=maybe"], "verbose", "must be true or false"),
+    (["progress_every=0"], "progress_every", "positive number"),
+    (["metric=val/accuracy"], "metric", "use val_acc (trainables.har.train's name for val/accuracy)"),
+    (["trainable=tests.user_trainables.three_inputs"], "trainable", "fits neither trainable form"),
     (["+space.model.depth={type: choice, values: [1], when: {model.nme: x}}"], "space.model.depth.when", "not a parameter"),
     (["trainable=my_pkg.my_module.train"], "trainable", "cannot import 'my_pkg.my_module'"),
     (["trainable=trainables.har.fit"], "trainable", "has no function 'fit'"),
@@ -83,23 +100,31 @@ def test_unknown_group_option_names_the_group_and_its_options():
     check_group_options(["model=cnn_tcn,cnn_bilstm", "space.lr.high=0.01"])
 
 
-@pytest.mark.parametrize(
-    "args, key",
-    [
-        (["search=bayesian"], "search"),
-        (["space.lr.low=0"], "space.lr.low"),
-        (["trainable=my_pkg.my_module.train"], "trainable"),
-    ],
-)
-def test_command_line_prints_one_error_line_and_exits_2(args, key, tmp_path):
+# (the command line, the one error line it prints)
+COMMAND_LINES = [
+    (["search=bayesian"], "error: search: unknown option 'bayesian'; choose one of: asha, fifo, grid, hyperband, nsga2, optuna, random"),
+    (["space.lr.low=0"], "error: space.lr.low: log bounds must be > 0, got 0; use a positive low or type uniform"),
+    (["trainable=my_pkg.my_module.train"], "error: trainable: cannot import 'my_pkg.my_module' (No module named 'my_pkg'); set trainable=<package>.<module>.<function>, e.g. trainables.har.train"),
+    (["lrr=0.1"], "error: lrr: is not a key of the config; did you mean train.lr?"),
+    (["train.lrr=0.1"], "error: train.lrr: is not a key of the config; did you mean train.lr?"),
+    (["search.schedular.grace_period=2"], "error: search.schedular.grace_period: is not a key of the config; did you mean search.scheduler.grace_period?"),
+    (["+train.lrr=0.1"], "error: train.lrr: trainables.har.train never reads lrr; did you mean lr?"),
+    (["seed=abc"], "error: seed: must be an integer >= 0, got 'abc'; set seed to an integer >= 0"),
+    (["train.lr_schedule=warp"], "error: train.lr_schedule: must be one of: none, step, plateau, cosine, got 'warp'; set train.lr_schedule to one of: none, step, plateau, cosine"),
+    (["storage=/proc/tuner-out"], "error: storage: cannot create /proc/tuner-out (No such file or directory); give a folder you can write to"),
+    (["trainable=tests.user_trainables.three_inputs"], "error: trainable: three_inputs(config, data, budget) fits neither trainable form; give it the form train(config) or train(config, data), either with an optional report argument"),
+]
+
+
+@pytest.mark.parametrize("args, line", COMMAND_LINES, ids=[" ".join(args) for args, _ in COMMAND_LINES])
+def test_command_line_prints_one_error_line_and_exits_2(args, line, tmp_path):
     storage = tmp_path / "outputs"
     done = subprocess.run(
-        [sys.executable, "-m", "tuner", *args, f"storage={storage}"],
+        [sys.executable, "-m", "tuner", f"storage={storage}", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: {key}:"), done.stderr
+    assert done.stderr.strip().splitlines() == [line], done.stderr
     assert not storage.exists(), "nothing is written before the config is valid"
 
 

@@ -6,18 +6,22 @@ import sys
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import ROOT, compose_config
+from tests.conftest import ROOT, TINY, compose_config
+from tests.test_wandb_logger import offline_runs
 from tuner import ConfigError
 from tuner import space as space_lib
+from tuner.pipeline import tune_from_config
 from tuner.search import SEARCHERS, make_search, ray_space
 from tuner.search.optuna_space import OptunaSpace
 from tuner.spec import build_spec
 from tuner.sweep import apply_sweep_file, check_command_line, convert, convert_parameter
 
 EXAMPLE = ROOT / "conf" / "sweeps" / "har_sweep.yaml"
+HAR_PROJECT = ROOT / "conf" / "sweeps" / "har_project_sweep.yaml"
 
 
 def sweep_config(tmp_path, sweep: dict, *overrides: str):
@@ -179,6 +183,12 @@ BAD_SWEEPS = [
     ({"method": "random", "parameters": {"opt": {"values": []}}}, "sweep_file.parameters.opt.values", "non-empty list"),
     ({"method": "grid", "parameters": {"lr": {"min": 0.001, "max": 0.01}}}, "sweep_file.parameters.lr", "method grid cannot take a uniform"),
     ({"method": "random", "parameters": {"model": {"parameters": {"x": {"value": 1}}, "value": 2}}}, "sweep_file.parameters.model", "nested parameters stand alone"),
+    ({"method": "random", "parameters": {"optimizer": {"values": ["adam", "sgd"]}}}, "sweep_file.parameters.optimizer", "trainables.har.train never reads optimizer"),
+    ({"method": "random", "parameters": {"learning_rat": {"value": 0.01}}}, "sweep_file.parameters.learning_rat", "did you mean learning_rate?"),
+    ({"method": "random", "parameters": {"model": {"values": ["tcn", "lstm"]}}}, "sweep_file.parameters.model", "never reads model"),
+    ({"method": "random", "parameters": {"lr": {"value": 0.01}, "learning_rate": {"value": 0.1}}}, "sweep_file.parameters.learning_rate", "another parameter of the sweep file sets too"),
+    ({**GOOD, "metric": {"name": "val/acuracy"}}, "sweep_file.metric.name", "never reported by trainables.har.train"),
+    ({**GOOD, "parameters": {"epochs": {"value": 5}}, "early_terminate": {"type": "hyperband", "max_iter": 9, "s": 1}}, "sweep_file.parameters", "sets 5 epochs where early_terminate.max_iter sets 9"),
 ]
 
 
@@ -204,7 +214,7 @@ def test_a_missing_or_unreadable_sweep_file_names_sweep_file(text, phrase, tmp_p
 
 
 def test_a_command_line_value_the_sweep_would_replace_is_refused():
-    settings, _ = convert(yaml.safe_load(EXAMPLE.read_text()), compose_config())
+    settings, _, _ = convert(yaml.safe_load(EXAMPLE.read_text()), compose_config())
     for override, key in [("search=asha", "search"), ("space.lr.high=0.01", "space.lr.high"), ("num_samples=4", "num_samples"), ("+search.scheduler.grace_period=2", "search.scheduler.grace_period")]:
         with pytest.raises(ConfigError) as err:
             check_command_line(settings, [override])
@@ -226,3 +236,53 @@ def test_command_line_sweep_errors_are_one_line_and_exit_2(args, line, tmp_path)
     )
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [line], done.stderr
     assert not (tmp_path / "outputs").exists()
+
+
+def test_a_har_projects_sweep_file_takes_the_trainables_names_each_said_once(capsys):
+    cfg = apply_sweep_file(compose_config(f"sweep_file={HAR_PROJECT}"))
+    assert dict(cfg.space) == {
+        "model.name": {"type": "choice", "values": ["cnn_tcn", "cnn_bilstm"]},
+        "lr": {"type": "loguniform", "low": 1e-4, "high": 1e-2},
+        "batch_size": {"type": "choice", "values": [32, 64, 128]},
+        "dropout": {"type": "uniform", "low": 0.0, "high": 0.4},
+        "model.hidden": {"type": "choice", "values": [32, 64, 128]},
+    }
+    assert (cfg.metric, cfg.mode, cfg.max_epochs, cfg.search.searcher) == ("val_acc", "max", 10, "optuna")
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: sweep_file.parameters.model is model.name: each model's own settings go with it",
+        "note: sweep_file.parameters.epochs is max_epochs: trainables.har.train's name for it",
+        "note: sweep_file.parameters.learning_rate is lr: trainables.har.train's name for it",
+        "note: sweep_file.parameters.hidden_size is model.hidden: trainables.har.train's name for it",
+        "note: sweep_file.metric.name val/accuracy is val_acc: trainables.har.train's name for it",
+        "note: sweep_file keys not used: program (tuner runs trainables.har.train itself)",
+    ]
+
+
+@pytest.mark.integration
+def test_a_har_projects_sweep_file_runs_unchanged_with_no_errored_trial(local_ray, tmp_path):
+    sweep = yaml.safe_load(HAR_PROJECT.read_text())
+    sweep["run_cap"], sweep["parameters"]["epochs"]["value"] = 6, 2  # the file as it is, made tiny
+    summary = tune_from_config(sweep_config(tmp_path, sweep, *TINY[2:], "logger=none"), tmp_path / "run")
+    trials = pd.read_csv(tmp_path / "run" / "trials.csv")
+    assert len(trials) == 6 and set(trials.status) <= {"completed", "early_stopped"}, trials
+    assert set(trials["model.name"]) == {"cnn_tcn", "cnn_bilstm"}
+    bilstm = trials["model.name"] == "cnn_bilstm"
+    assert trials.loc[bilstm, "model.hidden"].notna().all() and trials.loc[~bilstm, "model.hidden"].isna().all()
+    assert summary["metric"] == "val_acc" and summary["best_trial"]["val_acc"] > 0.3
+
+
+@pytest.mark.integration
+def test_a_users_own_trainable_gets_its_sweep_parameters_as_config_keys_and_in_wandb(local_ray, tmp_path):
+    sweep = {
+        "method": "random", "metric": {"name": "score", "goal": "maximize"}, "run_cap": 4,
+        "parameters": {"x1": {"min": 0.0, "max": 1.0}, "x2": {"values": [0.5, 0.7, 0.9]}},
+    }
+    overrides = ["trainable=tests.user_trainables.two_inputs", "max_epochs=2", "logger=wandb", "logger.mode=offline"]
+    tune_from_config(sweep_config(tmp_path, sweep, *overrides), tmp_path / "run")
+    trials = pd.read_csv(tmp_path / "run" / "trials.csv")
+    assert trials.status.tolist() == ["completed"] * 4
+    assert trials.x1.between(0, 1).all() and set(trials.x2) <= {0.5, 0.7, 0.9}
+    runs = [run for run in offline_runs(tmp_path / "run") if run["run"].job_type == "trial"]
+    logged = {run["config"]["x1"]: run["config"]["x2"] for run in runs}
+    assert logged == dict(zip(trials.x1, trials.x2)), "each trial's W&B config holds its x1 and x2"

@@ -101,8 +101,8 @@ def logged(local_ray, tmp_path_factory):
         env.setenv("WANDB_API_KEY", FAKE_KEY)
         for name in ("WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR"):
             env.setenv(name, str(root / name.lower()))
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
+        printed, warned = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(warned):
             summary = tune_from_config(compose_config(*LOGGED), root / "run")
     folder = Path(summary["results_dir"])
     runs = offline_runs(folder)
@@ -114,6 +114,7 @@ def logged(local_ray, tmp_path_factory):
         "trials": trials.set_index("trial_id"),
         "history": pd.read_csv(folder / "history.csv"),
         "printed": printed.getvalue(),
+        "warned": warned.getvalue(),
         "trial_runs": {r["summary"]["trial_id"]: r for r in runs if r["run"].job_type == "trial"},
         "summary_runs": [r for r in runs if r["run"].job_type == "summary"],
     }
@@ -185,6 +186,7 @@ def test_summary_run_holds_the_leaderboard_and_the_best_checkpoint(logged):
     [model] = [a for a in run["artifacts"] if a.type == "model"]
     assert list(model.aliases) >= ["best"] and json.loads(model.metadata)["trial_id"] == best["trial_id"]
     assert [c.path for c in model.manifest.contents] == ["state.json"]
+    assert "Adding directory" not in logged["warned"], "the artifact is made without a console line"
     assert Path(best["checkpoint"], "state.json").is_file()
 
 

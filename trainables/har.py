@@ -20,12 +20,32 @@ from torch import Tensor, nn
 
 from trainables.data import Dataset
 from trainables.deployment import save_program
-from trainables.models import build_model
+from trainables.models import MODELS, architecture_keys, build_model
 
 METRICS = (
     "train_loss", "train_acc", "val_loss", "val_acc", "val_f1", "epoch_time",
     "num_params", "latency_ms", "train_time_s",  # costs a multi-objective search can trade off
 )
+# The keys `train` reads from its config, with their types or choices: tuner refuses any other
+# name, and any value that does not fit, before a run starts.
+CONFIG_KEYS = {
+    "lr": float, "weight_decay": float, "dropout": float, "batch_size": int,
+    "lr_schedule": ("none", "step", "plateau", "cosine"), "grad_clip": float,
+    "checkpoint_every": int, "device": ("auto", "cpu", "cuda"), "amp": bool,
+    "max_epochs": int, "seed": int, "threads": int,
+    "model.name": tuple(MODELS), **{f"model.{key}": kind for key, kind in architecture_keys().items()},
+}
+# Names other HAR projects' W&B sweep files use for these keys and metrics.
+ALIASES = {
+    "epochs": "max_epochs", "num_epochs": "max_epochs", "learning_rate": "lr",
+    "wd": "weight_decay", "scheduler": "lr_schedule", "lr_scheduler": "lr_schedule",
+    "clip_grad_norm": "grad_clip", "gradient_clip": "grad_clip", "mixed_precision": "amp",
+    "channels": "model.channels", "num_channels": "model.channels", "levels": "model.levels",
+    "num_levels": "model.levels", "kernel_size": "model.kernel_size", "hidden": "model.hidden",
+    "hidden_size": "model.hidden", "num_layers": "model.num_layers",
+    "val/accuracy": "val_acc", "val/acc": "val_acc", "val_accuracy": "val_acc", "val/loss": "val_loss",
+    "val/f1": "val_f1", "train/loss": "train_loss", "train/accuracy": "train_acc", "train/acc": "train_acc",
+}
 CHECKPOINT_FILE = "checkpoint.pt"
 
 Scheduler = torch.optim.lr_scheduler.LRScheduler | None  # None for lr_schedule "none"

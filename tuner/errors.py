@@ -3,7 +3,8 @@ the checks every part of tuner raises it from."""
 
 from __future__ import annotations
 
-from typing import Any
+import difflib
+from typing import Any, Iterable
 
 
 class ConfigError(Exception):
@@ -40,3 +41,18 @@ def first_line(err: BaseException) -> str:
     error or warning quotes of a library's exception."""
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """The fix for a misspelt dotted name: the closest known names ("did you mean train.lr?"),
+    matched on the whole name, else on its last part (``lrr`` -> ``train.lr``); "" when none is
+    close."""
+    known = list(dict.fromkeys(known))
+    matches = difflib.get_close_matches(name, known, n=3, cutoff=0.75)
+    if not matches:
+        by_last: dict[str, list[str]] = {}
+        for key in known:
+            by_last.setdefault(key.rpartition(".")[2], []).append(key)
+        close = difflib.get_close_matches(name.rpartition(".")[2], by_last, n=3, cutoff=0.6)
+        matches = [key for last in close for key in by_last[last]][:3]
+    return f"did you mean {' or '.join(matches)}?" if matches else ""

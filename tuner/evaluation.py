@@ -31,7 +31,9 @@ from tuner import storage
 from tuner.errors import ConfigError, first_line
 from tuner.results.confusion import Confusion, summary_figures, write_test_files
 from tuner.results.write import trial_config, write_summary
-from tuner.spec import RunSpec, import_function, trial_base_config
+from tuner.spec import RunSpec
+from tuner.trainable import import_function
+from tuner.trial_config import trial_space
 from tuner.trials import COMPLETED
 
 PREDICT, EXPORT = "predict_test_split", "export_model"
@@ -57,8 +59,8 @@ def chosen_trial(spec: RunSpec, row: dict[str, Any]) -> Chosen:
 def trial_settings(config: dict[str, Any]) -> dict[str, Any]:
     """What ``train(config, data)`` got in the one trial that a config with a constant space
     describes (best_config.yaml, or any trial's config from trial_config)."""
-    values = {p.name: p.args["value"] for p in space_lib.parse_space(config.get("space") or {})}
-    return space_lib.apply(trial_base_config(config), values)
+    base, params = trial_space(config)
+    return space_lib.apply(base, space_lib.active(params, {p.name: p.args["value"] for p in params}))
 
 
 def evaluate_best(spec: RunSpec, data: Any, trials: pd.DataFrame, summary: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """``python -m tuner [overrides]``: compose the Hydra config and hand it to the pipeline; a
-user's mistake is one line and exit code 2."""
+user's mistake (a group option or a key that does not exist, a bad value) is one line and exit
+code 2."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from tuner.cli import CONF_DIR, check_group_options, exit_with
+from tuner.cli import exit_with
 from tuner.errors import ConfigError
+from tuner.groups import CONF_DIR, check_group_options
+from tuner.overrides import check_override_keys
 from tuner.pipeline import tune_from_config
 
 
@@ -27,6 +30,7 @@ def hydra_main(cfg: DictConfig) -> None:
 def main() -> None:
     try:
         check_group_options(sys.argv[1:])
+        check_override_keys(sys.argv[1:])
     except ConfigError as err:
         exit_with(err)
     hydra_main()

@@ -100,10 +100,10 @@ def write_report_or_warn(results_dir: Path, remote: str | None) -> None:
 
 def prepare(spec: RunSpec) -> Any:
     """The last checks before anything is written: the storage is there for every node, the data
-    builds, and Ray can host a trial. Returns the data."""
+    builds (for a trainable that takes it), and Ray can host a trial. Returns the data."""
     if spec.remote:
         storage.check_bucket(str(spec.config["storage"]))
-    data = build_data(spec.data)
+    data = build_data(spec.data) if spec.trainable.takes_data else None
     connect(spec.cluster)
     if spec.cluster["kind"] == "remote" and not spec.remote:
         check_shared_folder(Path(str(spec.config["storage"])).expanduser())

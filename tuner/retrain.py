@@ -14,7 +14,9 @@ from typing import Sequence
 from omegaconf import OmegaConf
 
 from tuner import storage
-from tuner.cli import GROUPS, exit_with, group_option
+from tuner.cli import exit_with
+from tuner.groups import GROUPS, group_option
+from tuner.overrides import check_keys_exist
 from tuner.errors import ConfigError
 from tuner.pipeline import tune_from_config
 
@@ -23,6 +25,8 @@ def retrain(config_path: Path | str, overrides: Sequence[str] = ()) -> dict:
     """Run the config at ``config_path`` (a path, or a URI in a bucket) as a single trial and
     return the run's summary."""
     cfg = OmegaConf.create(read_config(str(config_path)))
+    changed = [override.partition("=")[0] for override in overrides if not override.startswith(("+", "~"))]
+    check_keys_exist(cfg, [key for key in changed if key not in GROUPS])
     for override in overrides:
         key, _, value = override.partition("=")
         if key == "model":

@@ -7,6 +7,7 @@ import csv
 import functools
 import logging
 import os
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -24,8 +25,9 @@ from tuner import space as space_lib
 from tuner import storage
 from tuner.errors import ConfigError
 from tuner.outcome import FINISHED_STATES, Outcome, trial_states
+from tuner.progress import Progress
 from tuner.search import make_search
-from tuner.spec import SCORE, RunSpec, takes_report
+from tuner.spec import SCORE, RunSpec
 from tuner.trials import NODE_KEY
 from tuner.wandb_logger import trial_callbacks
 
@@ -43,10 +45,11 @@ def run(spec: RunSpec, data: Any, resume: bool = False) -> Outcome:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Ray's TensorBoard logger costs an import and a write per result; CSV and JSON stay.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    trainable = tune.with_resources(
-        tune.with_parameters(trial_function(spec), data=data),
-        {"cpu": spec.cpus, "gpu": spec.gpus},
-    )
+    quiet_ray_output(spec.verbose)
+    function = trial_function(spec)
+    if spec.trainable.takes_data:
+        function = tune.with_parameters(function, data=data)
+    trainable = tune.with_resources(function, {"cpu": spec.cpus, "gpu": spec.gpus})
     searcher, scheduler, param_space = make_search(spec)
     experiment = experiment_path(spec)
     if resume:
@@ -77,8 +80,9 @@ def run(spec: RunSpec, data: Any, resume: bool = False) -> Outcome:
                     ProgressLogger(),
                     JsonLoggerCallback(),  # params.json: the config each trial got
                     *trial_callbacks(spec),
+                    *([] if spec.verbose else [Progress(spec.metric, spec.mode, spec.max_epochs, spec.expected_trials, spec.progress_every)]),
                 ],
-                verbose=1,
+                verbose=1 if spec.verbose else 0,
             ),
         )
     grid = tuner.fit()
@@ -142,6 +146,17 @@ def restore_whole(trial: Any, staged: Path) -> None:
         os.unlink(aside)
         return
     os.replace(aside, staged)
+
+
+def quiet_ray_output(verbose: bool) -> None:
+    """Ray Tune's boxes, tables and trial tracebacks off, unless ``verbose``: tuner.progress shows
+    the run instead (each error as one line; the traceback is in the trial's error.txt). Ray's
+    newer reporter prints its boxes at any verbosity, so the classic one runs, silenced by
+    verbose=0. Off a terminal, forwarded worker lines carry no colour codes."""
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "1" if verbose else "0"
+    os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "1" if verbose else "0"
+    if not (sys.stdout.isatty() and sys.stderr.isatty()):
+        os.environ["RAY_COLOR_PREFIX"] = "0"
 
 
 def experiment_path(spec: RunSpec) -> str:
@@ -260,28 +275,39 @@ def connect(cluster: dict[str, Any]) -> None:
     )
 
 
-def trial_function(spec: RunSpec) -> Callable[[dict[str, Any], Any], None]:
-    """Wrap the trainable: drop inactive conditional parameters, nest dotted names, and hand a
-    trainable that takes ``report`` tuner's own, which adds the node the trial runs on and, when
-    the run ranks by one, the weighted score to each of its reports."""
+def trial_function(spec: RunSpec) -> Callable[..., None]:
+    """Wrap the trainable: drop inactive conditional parameters, nest dotted names, call it in
+    its own form (Ray Tune's ``train(config)``, or ``train(config, data)``), and hand a trainable
+    that takes ``report`` tuner's own, which adds the node the trial runs on and, when the run
+    ranks by one, the weighted score to each of its reports."""
+    trainable = spec.trainable
     score = functools.partial(weighted_score, spec.objectives, spec.weights) if spec.weights else None
     return functools.update_wrapper(
-        functools.partial(_run_trial, spec.trainable, spec.base_config, spec.params, score),
-        spec.trainable,
+        functools.partial(
+            _run_trial, trainable.function, trainable.takes_data, trainable.takes_report,
+            not spec.verbose, spec.base_config, spec.params, score,
+        ),
+        trainable.function,
     )
 
 
 def _run_trial(
-    trainable: Callable[..., None],
+    function: Callable[..., None],
+    takes_data: bool,
+    takes_report: bool,
+    quiet: bool,
     base_config: dict[str, Any],
     params: list[space_lib.Param],
     score: Callable[[dict[str, Any]], float] | None,
     config: dict[str, Any],
-    data: Any,
+    data: Any = None,
 ) -> None:
+    if quiet:  # Ray's INFO lines from the worker ("Checkpoint successfully created ...") stay in its log
+        logging.getLogger("ray").setLevel(logging.WARNING)
     trial_config = space_lib.apply(base_config, space_lib.active(params, config))
-    if not takes_report(trainable):
-        trainable(trial_config, data)
+    arguments = (trial_config, data) if takes_data else (trial_config,)
+    if not takes_report:
+        function(*arguments)
         return
     node = ray.get_runtime_context().get_node_id()
 
@@ -289,7 +315,7 @@ def _run_trial(
         extra = {NODE_KEY: node} | ({SCORE: score(metrics)} if score else {})
         tune.report({**metrics, **extra}, checkpoint=checkpoint)
 
-    trainable(trial_config, data, report=report)
+    function(*arguments, report=report)
 
 
 def weighted_score(

@@ -70,7 +70,7 @@ def parse_space(space: Mapping[str, Any], key: str = "space") -> list[Param]:
                 )
             if ref == param.name:
                 raise ConfigError(f"{key}.{param.name}.when", "refers to itself", "remove it")
-    return _order_conditions(params, key)
+    return order_conditions(params, key)
 
 
 def _walk(node: Mapping[str, Any], prefix: str, key: str):
@@ -160,7 +160,7 @@ def _parse_when(when: Any, key: str) -> dict[str, tuple[Any, ...]]:
     return parsed
 
 
-def _order_conditions(params: list[Param], key: str) -> list[Param]:
+def order_conditions(params: list[Param], key: str = "space") -> list[Param]:
     """Put each conditional parameter after the parameters its condition names."""
     ordered: list[Param] = []
     pending = list(params)

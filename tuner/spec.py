@@ -1,18 +1,16 @@
 """Validate a composed config into a RunSpec: everything Ray Tune needs, checked before it starts.
 
-Each trial's config is the ``train:`` section plus ``model``, ``max_epochs``, ``seed`` and
-``threads``; the names in ``space:`` address it (``lr``, ``model.channels``). Nothing here imports
-Ray or W&B: a config is checked without starting either.
+Each trial's config is built by tuner.trial_config (the ``train:`` section plus ``model``,
+``max_epochs``, ``seed`` and ``threads``); the names in ``space:`` address it (``lr``,
+``model.channels``), and a trainable that declares its keys gets only those (tuner.trainable).
+Nothing here imports Ray or W&B: a config is checked without starting either.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -20,7 +18,9 @@ from omegaconf.errors import OmegaConfBaseException
 from tuner import search as search_lib
 from tuner import space as space_lib
 from tuner import storage
-from tuner.errors import ConfigError, check_count, check_positive, first_line
+from tuner.errors import ConfigError, check_count, check_positive, did_you_mean, first_line
+from tuner.trainable import Trainable, import_function, load_trainable
+from tuner.trial_config import check_names, check_values, trial_space
 from tuner.wandb_mode import MODES, resolve_mode
 
 SCORE = "weighted_score"  # the metric a weighted multi-objective run reports and ranks by
@@ -28,6 +28,7 @@ LOGGER_KEYS = {
     "none": ("kind",),
     "wandb": ("kind", "mode", "project", "entity", "tags", "notes", "timeout"),
 }
+PROGRESS_EVERY = 30  # seconds between status lines off a terminal, for configs saved before the key
 
 
 @dataclass
@@ -37,7 +38,7 @@ class RunSpec:
     name: str
     results_dir: Path  # where tuner writes its files, on the driver
     remote: str | None  # the bucket URI the results folder is copied to; None: results_dir is it
-    trainable: Callable[..., None]
+    trainable: Trainable
     data: dict[str, Any]
     base_config: dict[str, Any]
     params: list[space_lib.Param]
@@ -59,17 +60,27 @@ class RunSpec:
     cluster: dict[str, Any]
     logger: dict[str, Any]
     config: dict[str, Any]
+    verbose: bool = False  # Ray Tune's own tables and logs instead of tuner's compact progress
+    progress_every: float = PROGRESS_EVERY
     candidates: list[dict[str, Any]] = field(default_factory=list)  # stage two: the configs to train
 
 
 def build_spec(cfg: DictConfig, results_dir: Path, remote: str | None = None) -> RunSpec:
-    """Check every user-facing key of ``cfg``, the space against the chosen searcher included."""
+    """Check every user-facing key of ``cfg``, the space against the chosen searcher and the
+    trainable included."""
     config = _resolve(cfg)
     check_count(config.get("num_samples"), "num_samples")
     check_count(config.get("max_epochs"), "max_epochs")
+    check_count(config.get("seed"), "seed", minimum=0)
     if config["mode"] not in ("min", "max"):
         raise ConfigError("mode", f"must be min or max, got {config['mode']!r}", "set mode=max or mode=min")
+    verbose = config.get("verbose", False)
+    if not isinstance(verbose, bool):
+        raise ConfigError("verbose", f"must be true or false, got {verbose!r}", "set verbose=true for Ray Tune's own tables")
+    progress_every = check_positive(config.get("progress_every", PROGRESS_EVERY), "progress_every")
     check_cluster_storage(config["cluster"], str(config["storage"]))
+    if remote is None:
+        storage.check_folder(results_dir.parent)
     trial = config["trial"]
     check_positive(trial.get("cpus"), "trial.cpus")
     if trial["gpus"] < 0:
@@ -79,30 +90,25 @@ def build_spec(cfg: DictConfig, results_dir: Path, remote: str | None = None) ->
     objectives = check_objectives(config, search)
     weights = check_weights(config.get("weights"), objectives, search.searcher)
 
-    trainable, module = import_function(config["trainable"], "trainable", "set trainable=<package>.<module>.<function>, e.g. trainables.har.train")
-    if weights and not takes_report(trainable):
+    trainable = load_trainable(config["trainable"])
+    if weights and not trainable.takes_report:
         raise ConfigError(
             "weights",
             f"{config['trainable']} reports through ray.tune.report itself, so tuner cannot add {SCORE} to its reports",
             "give it a report argument (def train(config, data, report=tune.report)) and call report(...), or use search=nsga2",
         )
-    reported = getattr(module, "METRICS", None)
     for objective in objectives:
         key = "metric" if objective is objectives[0] else f"objectives.{objective['metric']}"
-        if reported is not None and objective["metric"] not in reported:
-            raise ConfigError(
-                key,
-                f"'{objective['metric']}' is never reported by {config['trainable']}",
-                f"use one of: {', '.join(reported)}",
-            )
-    target = config["data"].get("_target_") if isinstance(config["data"], dict) else None
-    if not target:
-        raise ConfigError("data._target_", "is missing", "name the function that builds the data")
-    import_function(target, "data._target_", "fix the import path")
+        check_reported(trainable, objective["metric"], key)
+    if trainable.takes_data:
+        target = config["data"].get("_target_") if isinstance(config["data"], dict) else None
+        if not target:
+            raise ConfigError("data._target_", "is missing", "name the function that builds the data")
+        import_function(target, "data._target_", "fix the import path")
 
-    base_config = trial_base_config(config)
-    params = space_lib.parse_space(config["space"] or {})
-    _check_names(params, base_config)
+    base_config, params = trial_space(config)
+    check_names(params, base_config, trainable)
+    check_values(params, base_config, trainable)
     search_lib.check_space(params, search.searcher)
     samples = search_lib.SEARCHERS[search.searcher].samples
 
@@ -132,7 +138,23 @@ def build_spec(cfg: DictConfig, results_dir: Path, remote: str | None = None) ->
         cluster=config["cluster"],
         logger=check_logger(config["logger"]),
         config=config,
+        verbose=verbose,
+        progress_every=progress_every,
     )
+
+
+def check_reported(trainable: Trainable, metric: str, key: str) -> None:
+    """A metric the trainable reports, when it declares what it reports."""
+    if trainable.metrics is None or metric in trainable.metrics:
+        return
+    reported = ", ".join(trainable.metrics)
+    alias = trainable.aliases.get(metric)
+    if alias in trainable.metrics:
+        fix = f"use {alias} ({trainable.path}'s name for {metric})"
+    else:
+        hint = did_you_mean(metric, trainable.metrics)
+        fix = f"{hint} (it reports: {reported})" if hint else f"use one of: {reported}"
+    raise ConfigError(key, f"'{metric}' is never reported by {trainable.path}", fix)
 
 
 def check_cluster_storage(cluster: dict[str, Any], location: str) -> None:
@@ -152,12 +174,6 @@ def check_cluster_storage(cluster: dict[str, Any], location: str) -> None:
             f"'{address}' is a Ray Client address: the run would drive Ray Tune from the head, away from its results folder",
             "submit the run as a job (ray job submit --address http://<head>:8265 -- python -m tuner cluster=remote ...)",
         )
-
-
-def takes_report(trainable: Callable[..., None]) -> bool:
-    """Whether the trainable reports through a ``report`` argument that tuner hands it (and so
-    can get the weighted score and its node added), rather than calling ray.tune.report."""
-    return "report" in inspect.signature(trainable).parameters
 
 
 def check_objectives(config: dict[str, Any], search: search_lib.CheckedSearch) -> list[dict[str, str]]:
@@ -232,62 +248,6 @@ def check_logger(logger: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError("logger.tags", f"must be a list of words, got {tags!r}", "set logger.tags=[a,b]")
     check_positive(logger.get("timeout"), "logger.timeout")
     return {**logger, "tags": tags, "mode": resolve_mode(mode)}
-
-
-def trial_base_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The config every trial starts from, before its sampled parameters are applied."""
-    return {
-        **config["train"],
-        "model": dict(config["model"]),
-        "max_epochs": config["max_epochs"],
-        "seed": config["seed"],
-        "threads": max(1, math.floor(config["trial"]["cpus"])),
-    }
-
-
-def import_function(path: str, key: str, fix: str) -> tuple[Callable[..., Any], Any]:
-    """The function at a dotted import path (a trainable, a data builder) and its module."""
-    module_name, _, attr = str(path).rpartition(".")
-    if not module_name:
-        raise ConfigError(key, f"'{path}' is not a dotted import path", fix)
-    try:
-        module = _import_module(module_name)
-    except ImportError as err:
-        raise ConfigError(key, f"cannot import '{module_name}' ({err})", fix) from None
-    function = getattr(module, attr, None)
-    if not callable(function):
-        raise ConfigError(key, f"'{module_name}' has no function '{attr}'", fix)
-    return function, module
-
-
-def _import_module(name: str) -> Any:
-    """A module by dotted name, or one its package re-exports under that name (as Hydra finds a
-    ``_target_``: trainables.uci_har is trainables.data.uci_har)."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as err:
-        package, _, child = name.rpartition(".")
-        if err.name != name or not package:  # the module exists but something it imports does not
-            raise
-        module = getattr(importlib.import_module(package), child, None)
-        if not inspect.ismodule(module):
-            raise
-        return module
-
-
-def _check_names(params: list[space_lib.Param], base_config: dict[str, Any]) -> None:
-    """Every space name must reach a key the trainable gets; conditionals may add new keys."""
-    leaves = space_lib.flatten(base_config)
-    known = sorted({".".join(name.split(".")[:depth]) for name in leaves for depth in range(1, name.count(".") + 2)})
-    for param in params:
-        parent = param.name.rpartition(".")[0]
-        reachable = param.name in known or (param.when and (not parent or parent in known))
-        if not reachable:
-            raise ConfigError(
-                f"space.{param.name}",
-                "is not a key of the trial config",
-                f"use one of: {', '.join(known)}",
-            )
 
 
 def _resolve(cfg: DictConfig) -> dict[str, Any]:

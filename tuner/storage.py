@@ -12,6 +12,7 @@ tenth of a second that a command reading local folders need not pay.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import uuid
 from pathlib import Path, PurePosixPath
@@ -79,6 +80,21 @@ def check_bucket(uri: str, key: str = "storage") -> None:
         raise ConfigError(key, f"cannot reach {uri} ({first_line(err)})", _reach_fix(uri)) from None
     if found.type != pafs.FileType.Directory:
         raise ConfigError(key, f"the bucket '{bucket}' of {uri} does not exist", BUCKET_FIX)
+
+
+def check_folder(folder: Path, key: str = "storage") -> None:
+    """A folder the run can create and write in, tried before anything is written: a temporary
+    folder made and removed in it, or in its nearest existing parent."""
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    fix = "give a folder you can write to"
+    if not existing.is_dir():
+        raise ConfigError(key, f"cannot create {folder}: {existing} is a file", fix)
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".tuner-check-", dir=existing))
+    except OSError as err:
+        raise ConfigError(key, f"cannot create {folder} ({err.strerror or err})", fix) from None
 
 
 def _aws_credentials() -> bool:

@@ -27,7 +27,14 @@ the command line as usual. W&B -> tuner:
 
 Under ``method: grid`` int_uniform and q_uniform become their values, as W&B enumerates them.
 An integer q_uniform draws each multiple of q evenly, where W&B's rounding gives the two end
-values half the weight. Keys tuner cannot honour (weighted ``probabilities``, q_normal,
+values half the weight.
+
+A sweep file from another project runs unchanged: a parameter or metric named by an alias the
+trainable declares (the HAR trainable: epochs -> max_epochs, learning_rate -> lr, val/accuracy ->
+val_acc) takes the trainable's name, a parameter that names a config section by its options
+(``model: {values: [cnn_tcn, cnn_bilstm]}``) chooses the section's name key (``model.name``), and
+a constant ``epochs`` sets ``max_epochs``; each mapping is printed once as a note. A name the
+trainable does not read, when it declares its keys, is a ConfigError with a did-you-mean. Keys tuner cannot honour (weighted ``probabilities``, q_normal,
 log_normal, q_log_normal, beta, q_beta, ``metric.target``, ``method: custom``, ...) are a
 ConfigError naming them. ``program``, ``command`` and the other keys that tell ``wandb agent``
 how to start a script are not used (tuner calls ``trainable`` itself) and are listed in a note.
@@ -44,6 +51,10 @@ import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from tuner.errors import ConfigError
+from tuner.groups import GROUPS, options
+from tuner.spec import check_reported
+from tuner.trainable import Trainable, load_trainable
+from tuner.trial_config import never_read, trainable_reads
 
 METHODS = {"grid": "grid", "random": "random", "bayes": "optuna"}
 GOALS = {"maximize": "max", "minimize": "min"}
@@ -84,7 +95,7 @@ def apply_sweep_file(cfg: DictConfig) -> DictConfig:
     if not path:
         return cfg
     sweep = load_sweep(Path(str(path)))
-    settings, unused = convert(sweep, cfg)
+    settings, unused, notes = convert(sweep, cfg)
     check_command_line(settings, command_line_overrides())
     cfg = copy.deepcopy(cfg)
     with open_dict(cfg):
@@ -95,6 +106,8 @@ def apply_sweep_file(cfg: DictConfig) -> DictConfig:
         f"sweep file {path}: method {sweep['method']} -> searcher {cfg.search.searcher}, "
         f"scheduler {cfg.search.scheduler.type}, {len(cfg.space)} parameters"
     )
+    for note in notes:
+        print(f"note: {note}")
     if unused:
         print(f"note: {KEY} keys not used: {', '.join(unused)}")
     return cfg
@@ -115,9 +128,9 @@ def load_sweep(path: Path) -> dict[str, Any]:
     return sweep
 
 
-def convert(sweep: Mapping[str, Any], cfg: DictConfig) -> tuple[dict[str, tuple[Any, str]], list[str]]:
-    """The config values a sweep sets, each with the sweep key it came from, and the sweep keys
-    left unused, each with the reason."""
+def convert(sweep: Mapping[str, Any], cfg: DictConfig) -> tuple[dict[str, tuple[Any, str]], list[str], list[str]]:
+    """The config values a sweep sets, each with the sweep key it came from; the sweep keys left
+    unused, each with the reason; and a note for each name taken as the trainable's own."""
     for key in ("metrics", "scheduler"):
         if key in sweep:
             problem = "custom engines and multi-objective sweeps are not supported"
@@ -134,12 +147,22 @@ def convert(sweep: Mapping[str, Any], cfg: DictConfig) -> tuple[dict[str, tuple[
     if not isinstance(parameters, Mapping) or not parameters:
         raise ConfigError(f"{KEY}.parameters", "is missing or empty", "give the parameters to search")
 
-    settings: dict[str, tuple[Any, str]] = {"space": (convert_parameters(parameters, method), "parameters")}
-    settings |= _metric(sweep, method)
+    trainable = load_trainable(str(cfg.trainable))
+    space, notes = own_names(convert_parameters(parameters, method), trainable, cfg)
+    epochs = space.pop("max_epochs", None) if not isinstance(space.get("max_epochs"), Mapping) else None
+    settings: dict[str, tuple[Any, str]] = {"space": (space, "parameters")}
+    metric, metric_notes = _metric(sweep, method, trainable)
+    settings |= metric
+    notes += metric_notes
     scheduler, max_epochs = _early_terminate(sweep.get("early_terminate"))
     settings["search.name"] = (f"wandb-{method}", "method")
     settings["search.searcher"] = (METHODS[method], "method")
     settings["search.scheduler"] = (scheduler, "early_terminate")
+    if epochs is not None and max_epochs is not None and epochs != max_epochs:
+        problem = f"sets {epochs} epochs where early_terminate.max_iter sets {max_epochs}"
+        raise ConfigError(f"{KEY}.parameters", problem, "keep one of the two")
+    if epochs is not None:
+        settings["max_epochs"] = (_integer(epochs, f"{KEY}.parameters.max_epochs", low=1), "parameters")
     if max_epochs is not None:
         settings["max_epochs"] = (max_epochs, "early_terminate.max_iter")
     if "run_cap" in sweep:
@@ -154,7 +177,37 @@ def convert(sweep: Mapping[str, Any], cfg: DictConfig) -> tuple[dict[str, tuple[
             settings[target] = (str(sweep[key]), key)
         else:
             unused.append(f"{key} (needs logger=wandb)")
-    return settings, unused
+    return settings, unused, notes
+
+
+def own_names(space: dict[str, Any], trainable: Trainable, cfg: DictConfig) -> tuple[dict[str, Any], list[str]]:
+    """The space under the trainable's names: its aliases, a section's name key for a parameter
+    that chooses between the section's options; a name it does not read is refused."""
+    renamed: dict[str, Any] = {}
+    notes = []
+    for name, entry in space.items():
+        key = f"{KEY}.parameters.{name}"
+        own = trainable.aliases.get(name) or (f"{name}.name" if _chooses_option(name, entry, cfg) else None)
+        if own:
+            why = f"{trainable.path}'s name for it" if own != f"{name}.name" else f"each {name}'s own settings go with it"
+            notes.append(f"{key} is {own}: {why}")
+        own = own or name
+        if own in renamed:
+            raise ConfigError(key, f"is {own}, which another parameter of the sweep file sets too", "keep one of the two")
+        if not trainable_reads(trainable, own):
+            raise never_read(trainable, own, key)
+        renamed[own] = entry
+    return renamed, notes
+
+
+def _chooses_option(name: str, entry: Any, cfg: DictConfig) -> bool:
+    """Whether a parameter names a config section (``model``) and its values are the section's
+    options (``cnn_tcn``, ``cnn_bilstm``): it chooses the section's ``name``."""
+    section = cfg.get(name)
+    if name not in GROUPS or not isinstance(section, DictConfig) or "name" not in section:
+        return False
+    values = entry.get("values", []) if isinstance(entry, Mapping) else [entry]
+    return bool(values) and all(isinstance(value, str) and value in options(name) for value in values)
 
 
 def convert_parameters(
@@ -275,13 +328,14 @@ def _grid_only_discrete(entry: dict[str, Any], kind: str, method: str, key: str)
     return entry
 
 
-def _metric(sweep: Mapping[str, Any], method: str) -> dict[str, tuple[Any, str]]:
+def _metric(sweep: Mapping[str, Any], method: str, trainable: Trainable) -> tuple[dict[str, tuple[Any, str]], list[str]]:
+    """metric and mode from the sweep's metric, under the trainable's name for it."""
     metric = sweep.get("metric")
     if metric is None:
         if method == "bayes":
             fix = "add metric: {name: val_acc, goal: maximize}"
             raise ConfigError(f"{KEY}.metric", "method bayes needs a metric", fix)
-        return {}
+        return {}, []
     if not isinstance(metric, Mapping) or not metric.get("name"):
         raise ConfigError(f"{KEY}.metric.name", "is missing", "name the metric the trainable reports")
     for key in metric:
@@ -292,7 +346,13 @@ def _metric(sweep: Mapping[str, Any], method: str) -> dict[str, tuple[Any, str]]
     if goal not in GOALS:
         problem = f"must be maximize or minimize, got {goal!r}"
         raise ConfigError(f"{KEY}.metric.goal", problem, "set goal: maximize")
-    return {"metric": (str(metric["name"]), "metric.name"), "mode": (GOALS[goal], "metric.goal")}
+    name, notes = str(metric["name"]), []
+    own = trainable.aliases.get(name)
+    if own:
+        notes.append(f"{KEY}.metric.name {name} is {own}: {trainable.path}'s name for it")
+        name = own
+    check_reported(trainable, name, f"{KEY}.metric.name")
+    return {"metric": (name, "metric.name"), "mode": (GOALS[goal], "metric.goal")}, notes
 
 
 def _early_terminate(node: Any) -> tuple[dict[str, Any], int | None]:

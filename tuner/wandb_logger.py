@@ -339,8 +339,10 @@ def _summary_run(
         # Referenced in place, not copied: the checkpoint stays in the results folder or bucket.
         if storage.is_uri(checkpoint):
             artifact.add_reference(checkpoint)
-        else:
-            artifact.add_dir(checkpoint, policy="immutable")
+        else:  # file by file: add_dir prints a line of its own on the console
+            for file in sorted(Path(checkpoint).rglob("*")):
+                if file.is_file():
+                    artifact.add_file(str(file), name=file.relative_to(checkpoint).as_posix(), policy="immutable")
         run.log_artifact(artifact, aliases=["best"])
     writer.runs.pop("summary")
     run.finish()

@@ -33,5 +33,16 @@ def build_model(model_cfg: dict, in_channels: int, num_classes: int, dropout: fl
     return MODELS[name](in_channels, num_classes, dropout=dropout, **own)
 
 
+def architecture_keys() -> dict[str, type]:
+    """Every architecture argument a model config may hold, with its type: what `build_model`
+    reads besides `name`."""
+    return {
+        key: parameter.annotation
+        for model in MODELS.values()
+        for key, parameter in inspect.signature(model).parameters.items()
+        if key in _arguments(model)
+    }
+
+
 def _arguments(model: type[nn.Module]) -> set[str]:
     return set(inspect.signature(model).parameters) - {"in_channels", "num_classes", "dropout"}

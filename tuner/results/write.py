@@ -116,7 +116,7 @@ def trial_config(
     sampled = {p.name: _space_value(p, values.get(p.name)) for p in searched if not is_missing(values.get(p.name))}
     constants = {p.name: p.args["value"] for p in params if p.type == space_lib.CONSTANT}
     config = dict(config)
-    config["space"] = constants | space_lib.active(searched, sampled)
+    config["space"] = space_lib.active(params, constants | sampled)  # a constant of a model not drawn is left out
     config["num_samples"] = 1
     config["name"] = name
     config["stages"] = {"kind": "single"}

@@ -45,9 +45,12 @@ def check_none(options: dict[str, Any]) -> None:
 
 
 def _optuna_search(spec: RunSpec, sampler: Any, metric: Any, mode: Any) -> Any:
+    import optuna
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
+    if not spec.verbose:  # Optuna's "A new study created" line is not part of tuner's progress
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     # A define-by-run space is fixed at construction, so Optuna must learn metric and mode here.
     searcher = OptunaSearch(space=OptunaSpace(spec.params), metric=metric, mode=mode, sampler=sampler)
     return ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent) if spec.max_concurrent else searcher

@@ -1,0 +1,121 @@
+"""What a real `python -m tuner` prints while it runs: on a pseudo-terminal, one status line
+redrawn in place and a line per ended trial; on a pipe, plain lines with no control character;
+Ray Tune's tables only with verbose=true; and an interrupted run's last line is the command that
+resumes it."""
+
+import fcntl
+import os
+import pty
+import re
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+TINY_RUN = ["num_samples=4", "max_epochs=3", "data.num_train=240", "data.num_val=120", "data.num_test=120", "logger=none"]
+ENDED_TRIAL = re.compile(r"^trial \w+ (completed|early_stopped) after \d epochs?: best val_acc 0\.\d+$")
+STATUS = re.compile(r"\d\d:\d\d(, ~\d\d:\d\d left)? \| \d/4 trials done \(\d stopped early, 0 errored\), \d running, \d pending \| best val_acc")
+RAY_OUTPUT = ("╭", "Trial status", "Configuration for experiment", "Checkpoint successfully created")
+
+
+def on_terminal(args: list[str], timeout: float = 300) -> tuple[int, str]:
+    """Run `python -m tuner <args>` on a pseudo-terminal 110 columns wide: its exit code and
+    everything it wrote, control characters included."""
+    master, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 110, 0, 0))
+    run = subprocess.Popen([sys.executable, "-m", "tuner", *args], cwd=ROOT, stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    written, deadline = b"", time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if select.select([master], [], [], 1)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the run closed the terminal
+                break
+            if not chunk:
+                break
+            written += chunk
+        elif run.poll() is not None:
+            break
+    os.close(master)
+    return run.wait(timeout=60), written.decode()
+
+
+def last_lines(text: str) -> list[str]:
+    return [line.strip("\r") for line in text.strip().split("\n")[-5:]]
+
+
+def check_ending(lines: list[str], folder) -> None:
+    """The run ends with its take-away: leaderboard above, then the test figures, the model, the
+    results folder and the report."""
+    assert lines[-3].startswith("model: ") and lines[-2] == f"results: {folder}", lines
+    assert lines[-1] == f"report: {folder}/report.html", lines
+
+
+def test_a_terminal_shows_one_status_line_redrawn_in_place_and_a_line_per_trial(tmp_path):
+    code, written = on_terminal([*TINY_RUN, f"storage={tmp_path}"])
+    assert code == 0, written[-3000:]
+    (folder,) = tmp_path.iterdir()
+    redrawn = [part for line in written.split("\n") for part in line.split("\r") if STATUS.search(part)]
+    assert len(set(redrawn)) >= 3, "the status line changes as the run goes"
+    assert sum(line.count("\r") > 1 for line in written.split("\n")) >= 1, "redrawn in place, not line after line"
+    lines = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in written.split("\n")]  # what stays on screen
+    assert sum(bool(ENDED_TRIAL.match(line)) for line in lines) == 4, written
+    assert not any(text in written for text in RAY_OUTPUT), written
+    assert "Leaderboard of cnn_tcn-asha (val_acc, max):" in written
+    check_ending(last_lines(written.replace("\x1b[0m", "")), folder)
+    assert len(written.split("\n")) < 30
+
+
+def test_a_pipe_gets_plain_status_lines_and_no_control_character(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "tuner", *TINY_RUN, "search=optuna", "progress_every=2", f"storage={tmp_path}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (folder,) = tmp_path.iterdir()
+    for stream in (done.stdout, done.stderr):
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", stream), "no escape, carriage return or other control character"
+    lines = done.stdout.strip().split("\n")
+    assert sum(bool(STATUS.search(line)) for line in lines) >= 2, "a status line every 2 s, and the last one"
+    assert STATUS.search(lines[lines.index("Leaderboard of cnn_tcn-optuna (val_acc, max):") - 2]), "the final status"
+    assert sum(bool(ENDED_TRIAL.match(line)) for line in lines) == 4, done.stdout
+    assert not any(text in done.stdout + done.stderr for text in (*RAY_OUTPUT, "A new study created")), "nor Optuna's log"
+    check_ending(last_lines(done.stdout), folder)
+    assert len(lines) + len(done.stderr.strip().split("\n")) < 40
+
+
+def test_verbose_brings_ray_tunes_tables_and_worker_lines_back(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "tuner", *TINY_RUN, "num_samples=1", "max_epochs=1", "verbose=true", f"storage={tmp_path}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Configuration for experiment" in done.stdout and "Trial status" in done.stdout
+    assert "Checkpoint successfully created" in done.stdout + done.stderr
+    assert not any(ENDED_TRIAL.match(line) for line in done.stdout.split("\n")), "tuner's own lines give way"
+
+
+def test_the_last_line_of_an_interrupted_run_is_the_command_that_resumes_it(tmp_path):
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tuner", *TINY_RUN, "num_samples=12", "search=fifo", "max_epochs=4", f"storage={tmp_path}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    for line in run.stdout:
+        if ENDED_TRIAL.match(line.strip()):
+            break
+    run.send_signal(signal.SIGINT)
+    rest, errors = run.communicate(timeout=180)
+    (folder,) = tmp_path.iterdir()
+    assert run.returncode == 0, errors[-3000:]
+    assert rest.strip().split("\n")[-1] == f"interrupted: resume with  python -m tuner resume={folder}", rest
+    assert "Traceback" not in errors
