@@ -13,12 +13,13 @@ the leaderboard as a W&B Table and the best trial's checkpoint as a model artifa
 Cost: Ray Tune's WandbLoggerCallback starts one logging process per trial. Here every W&B call
 is made by one background thread of the driver (a ``Writer``), through W&B's one service
 process per driver (several runs per process: ``reinit="create_new"``), so opening a trial's
-run costs milliseconds and Ray's event loop never waits on W&B.
+run costs milliseconds and Ray's event loop never waits on W&B. A run is finished when W&B has
+written its file (W&B's service writes it after ``run.finish()`` returns: see wandb_files).
 
-Trouble never costs a trial: any W&B error (init timeout, unreachable server, full disk) is one
-warning, W&B is off for the rest of the tuning run, and the results folder is complete as ever.
-W&B's files go to ``<results folder>/wandb``; the API key comes from ``wandb login`` (netrc) or
-WANDB_API_KEY and is never written by tuner.
+Trouble never costs a trial: any W&B error (init timeout, unreachable server, full disk, a file
+not written within logger.timeout) is one warning, W&B is off for the rest of the tuning run,
+and the results folder is complete as ever. W&B's files go to ``<results folder>/wandb``; the
+API key comes from ``wandb login`` (netrc) or WANDB_API_KEY and is never written by tuner.
 
 Usage (tuner.run and tuner.main do this)::
 
@@ -35,6 +36,7 @@ import os
 import queue
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -45,6 +47,7 @@ import wandb
 from ray import tune
 
 from tuner import space as space_lib
+from tuner import wandb_files
 from tuner.errors import ConfigError
 from tuner.trials import COMPLETED, RAY_KEYS, STOPPED, ended_status, is_missing, last_line
 
@@ -312,11 +315,27 @@ def _finish_run(writer: Writer, trial_id: str, summary: dict[str, Any], exit_cod
     run = writer.runs.pop(trial_id, None)
     if run is not None:
         run.summary.update(summary)
-        run.finish(exit_code=exit_code)
+        _finish(run, exit_code, writer.settings.timeout)
+
+
+def _finish(run: Any, exit_code: int, timeout: float) -> None:
+    """Finish a run and wait until W&B has written its file, at most ``timeout`` seconds.
+
+    run.finish() returns before W&B's service writes the run's records (see wandb_files); a
+    results folder or an upload command read before then would find them missing.
+    """
+    path = Path(run.settings.sync_file)
+    run.finish(exit_code=exit_code)
+    deadline = time.monotonic() + timeout
+    while not wandb_files.is_finished(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"W&B had not written {path} {timeout:g} s after the run finished")
+        time.sleep(0.01)
 
 
 def log_tuning_run(spec: RunSpec, trials: pd.DataFrame, summary: dict[str, Any]) -> None:
-    """Log the summary run, wait for W&B to finish, and say where offline runs are."""
+    """Log the summary run, wait until W&B has written every run's file, and say where offline
+    runs are."""
     if spec.logger.get("kind") != "wandb" or spec.logger["mode"] == "disabled":
         return
     settings = WandbSettings.from_spec(spec)
@@ -376,7 +395,7 @@ def _summary_run(
         artifact.add_dir(str(checkpoint), policy="immutable")
         run.log_artifact(artifact, aliases=["best"])
     writer.runs.pop("summary")
-    run.finish()
+    _finish(run, 0, settings.timeout)
 
 
 def _finish_open_runs(writer: Writer, trials: pd.DataFrame) -> None:
@@ -390,7 +409,7 @@ def _finish_open_runs(writer: Writer, trials: pd.DataFrame) -> None:
         summary = {"trial_id": trial_id, "status": status, "epochs": row.get("epochs")}
         summary |= {key: row.get(key) for key in (f"best_{metric}", f"last_{metric}")}
         run.summary.update({key: None if is_missing(value) else value for key, value in summary.items()})
-        run.finish(exit_code=0 if status in (COMPLETED, STOPPED) else 1)
+        _finish(run, 0 if status in (COMPLETED, STOPPED) else 1, writer.settings.timeout)
 
 
 def leaderboard_table(trials: pd.DataFrame, settings: WandbSettings) -> pd.DataFrame:
