@@ -74,6 +74,7 @@ def test_every_trial_is_one_offline_run_in_the_tuning_runs_group(logged):
         assert record.run_group == logged["folder"].name and record.project == "tuner-tests"
         assert list(record.tags) == ["tiny", "ci"] and record.notes == "a tiny run"
         assert record.display_name == f"{trial_id} x={trials.loc[trial_id, 'x']:.3g}"
+        assert record.run_id == f"{logged['folder'].name}-{trial_id}", "the same id in any driver"
         assert [f.parent.parent.parent for f in run.files] == [logged["folder"]], "one file, in the results folder"
 
 
@@ -242,21 +243,12 @@ def test_runs_ray_tune_never_ended_are_closed_with_their_trials_csv_status(tmp_p
     assert runs["cut"].summary["best_val_acc"] is None
 
 
-@pytest.fixture
-def no_credentials(monkeypatch, tmp_path):
-    for name in ("WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_MODE", "WANDB_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    netrc = tmp_path / "netrc"
-    netrc.write_text("")
-    monkeypatch.setenv("NETRC", str(netrc))
-    return netrc
-
-
-def test_auto_mode_is_offline_without_credentials_and_online_with_them(no_credentials, monkeypatch):
+def test_auto_mode_is_offline_without_credentials_and_online_with_them(wandb_without_login, monkeypatch):
     assert wandb_logger.resolve_mode("auto") == "offline"
-    no_credentials.write_text("machine api.wandb.ai\n  login user\n  password " + FAKE_KEY + "\n")
+    netrc = Path(wandb_without_login["NETRC"])
+    netrc.write_text("machine api.wandb.ai\n  login user\n  password " + FAKE_KEY + "\n")
     assert wandb_logger.resolve_mode("auto") == "online"
-    no_credentials.write_text("")
+    netrc.write_text("")
     monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
     assert wandb_logger.resolve_mode("auto") == "online"
     monkeypatch.setenv("WANDB_MODE", "disabled")
@@ -264,7 +256,8 @@ def test_auto_mode_is_offline_without_credentials_and_online_with_them(no_creden
     assert wandb_logger.resolve_mode("offline") == "offline"
 
 
-def test_online_without_credentials_is_refused_before_ray_starts(no_credentials, tmp_path):
+@pytest.mark.usefixtures("wandb_without_login")
+def test_online_without_credentials_is_refused_before_ray_starts(tmp_path):
     with pytest.raises(ConfigError) as err:
         build_spec(compose_config("logger=wandb", "logger.mode=online"), tmp_path / "run")
     assert err.value.key == "logger.mode" and "wandb login" in str(err.value)
@@ -297,6 +290,65 @@ def test_bad_logger_setting_is_one_line_naming_the_key(overrides, key, phrase, t
     assert err.value.key == key and phrase in str(err.value) and "\n" not in str(err.value)
 
 
+def restarts(folder: Path, trial_id: str) -> list[int]:
+    """The epochs at which a trial's process started training (1 for its first start)."""
+    progress = pd.read_csv(folder / trial_id / "progress.csv")
+    return progress.loc[progress.iterations_since_restore == 1, "epoch"].tolist()
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("local_ray")
+def test_trials_hyperband_paused_and_resumed_keep_one_run_with_each_epoch_once(tmp_path):
+    """HyperBand (max_t 3, eta 3) runs trials 0 and 1 to 3 epochs, and halves trials 2, 3 and 4
+    at epoch 1: with seed 0 trial 4 is the slowest (x > 0.8) and the worst, so trials 2 and 3
+    wait for it paused, then trial 2, the best, resumes from its checkpoint."""
+    cfg = compose_config(
+        *SCORED, "+train.fail_above=2", "+train.slow_above=0.8", "search=hyperband",
+        "num_samples=5", "max_epochs=3", "logger.mode=offline",
+    )
+    folder = Path(tune_from_config(cfg, tmp_path / "run")["results_dir"])
+    runs = wandb_runs.check_runs_match_the_folder(folder)
+    paused = [t for t in runs if len(restarts(folder, t)) > 1]
+    assert paused, "HyperBand paused a trial and resumed it from its checkpoint"
+    assert all(len(runs[t].files) == 1 for t in paused), "one W&B run, kept open across the pause"
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("local_ray")
+def test_a_crashed_and_retried_trial_keeps_one_run_with_each_epoch_once(tmp_path):
+    marker = tmp_path / "crashed"
+    cfg = compose_config(
+        *SCORED, "+train.fail_above=2", "search=fifo", "num_samples=2", "max_epochs=5",
+        "trial.max_failures=1", "+train.crash_after=2", f"+train.crash_marker={marker}",
+        "logger.mode=offline",
+    )
+    folder = Path(tune_from_config(cfg, tmp_path / "run")["results_dir"])
+    runs = wandb_runs.check_runs_match_the_folder(folder)
+    [crashed] = [t for t in runs if restarts(folder, t) == [1, 3]]
+    assert marker.exists() and runs[crashed].summary["status"] == "completed"
+    assert len(runs[crashed].files) == 1 and runs[crashed].exit_codes == [0]
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("local_ray")
+def test_a_finished_trials_run_its_killed_driver_never_wrote_is_written_from_the_results_folder(tmp_path):
+    """A driver killed right after a trial finished can take the trial's W&B records with it
+    (W&B writes a run's file when it closes the run): its file is the header only. The resumed
+    run does not train the trial again, so it writes the run from params.json and history.csv."""
+    cfg = compose_config(*SCORED, "+train.fail_above=2", "search=fifo", "num_samples=2", "max_epochs=3", "logger.mode=offline")
+    summary = tune_from_config(cfg, tmp_path / "run")
+    folder = Path(summary["results_dir"])
+    trials = pd.read_csv(folder / "trials.csv")
+    lost = trials.trial_id[0]
+    [file] = folder.glob(f"wandb/offline-run-*/run-run-{lost}.wandb")
+    file.write_bytes(file.read_bytes()[:7])
+    wandb_logger.log_tuning_run(build_spec(cfg, folder), trials, summary)
+    assert not file.exists(), "the empty file is gone: `wandb sync` cannot read it"
+    runs = wandb_runs.check_runs_match_the_folder(folder)
+    assert [len(runs[t].files) for t in trials.trial_id] == [1, 1]
+    assert runs[lost].config["x"] == pytest.approx(trials.x[0]) and runs[lost].record.display_name.startswith(lost)
+
+
 @pytest.mark.integration
 @pytest.mark.usefixtures("local_ray")
 def test_each_stage_of_a_two_stage_run_is_its_own_group_named_after_the_run(tmp_path):
@@ -309,4 +361,4 @@ def test_each_stage_of_a_two_stage_run_is_its_own_group_named_after_the_run(tmp_
     for stage, trials in (("screen", 3), ("train", 2)):
         runs = wandb_runs.offline_runs(tmp_path / "run" / stage)
         assert {run.record.run_group for run in runs.values()} == {f"run-{stage}"}
-        assert len(wandb_runs.by_job(runs, "trial")) == trials
+        assert len(wandb_runs.check_runs_match_the_folder(tmp_path / "run" / stage)) == trials

@@ -4,7 +4,8 @@ has finished writing the file.
 W&B's service keeps a run's records in memory and writes them when it closes the run, which
 happens after ``run.finish()`` has returned (wandb 0.31: finish() waits for the exit record to
 be handled, then tells the service to close the run without waiting for it). A driver killed
-outright leaves the file with its header only. The logger reads the files to wait for W&B.
+outright leaves the file with its header only. The logger reads the files to wait for W&B and
+to continue a resumed trial's run where its files end.
 
 The format (LevelDB's log format, as W&B writes it): a 7-byte header, then 32 KiB blocks of
 chunks; a chunk is a CRC-32 of its type and data, a length, a type (whole record, or first,
@@ -75,3 +76,9 @@ def is_finished(path: Path) -> bool:
 def ends_with_exit(records: list[wandb_internal_pb2.Record], problem: str) -> bool:
     """Whether records read from a file (read_records) are a finished run's, to its exit record."""
     return not problem and bool(records) and records[-1].WhichOneof("record_type") == "exit"
+
+
+def last_step(records: list[wandb_internal_pb2.Record]) -> int:
+    """The highest history step among the records (0 when there is none)."""
+    steps = [r.history.step.num for r in records if r.WhichOneof("record_type") == "history"]
+    return max(steps, default=0)

@@ -10,6 +10,11 @@ HyperBand left paused at its last rung, or unfinished after Ctrl-C) are closed w
 trials.csv status. After the results folder is written, a summary run (job_type "summary") holds
 the leaderboard as a W&B Table and the best trial's checkpoint as a model artifact.
 
+A trial keeps one W&B run however often it stops and starts: a pause or a retry in the same
+driver keeps the run open; a run resumed by a new driver (resume=) continues it (the same run id,
+W&B's resume="allow"), logging only the epochs its W&B run does not hold yet. Offline, each
+driver writes its own folder of the run, and `wandb sync` uploads them as one run in order.
+
 Cost: Ray Tune's WandbLoggerCallback starts one logging process per trial. Here every W&B call
 is made by one background thread of the driver (a ``Writer``), through W&B's one service
 process per driver (several runs per process: ``reinit="create_new"``), so opening a trial's
@@ -29,6 +34,7 @@ Usage (tuner.run and tuner.main do this)::
 
 from __future__ import annotations
 
+import json
 import logging
 import netrc
 import numbers
@@ -45,11 +51,12 @@ from urllib.parse import urlparse
 import pandas as pd
 import wandb
 from ray import tune
+from ray.tune.result import EXPR_PROGRESS_FILE
 
 from tuner import space as space_lib
 from tuner import wandb_files
 from tuner.errors import ConfigError
-from tuner.trials import COMPLETED, RAY_KEYS, STOPPED, ended_status, is_missing, last_line
+from tuner.trials import COMPLETED, RAY_KEYS, STOPPED, UNFINISHED, ended_status, is_missing, last_line
 
 if TYPE_CHECKING:  # spec.py imports this module to resolve the mode
     from tuner.spec import RunSpec
@@ -136,9 +143,12 @@ class WandbSettings:
             return f"{self.results_dir.parent.name}-{self.results_dir.name}"
         return self.results_dir.name
 
-    def init_args(self, job_type: str, name: str, config: dict[str, Any], light: bool) -> dict[str, Any]:
+    def init_args(
+        self, run_id: str, job_type: str, name: str, config: dict[str, Any], light: bool
+    ) -> dict[str, Any]:
         """wandb.init's arguments; ``light`` skips what a trial's run does not need (system
-        metrics, machine and git metadata, console capture)."""
+        metrics, machine and git metadata, console capture). A run id W&B already has is
+        continued (resume="allow"), so a resumed tuning run keeps its runs."""
         settings = wandb.Settings(
             console="off",
             silent=True,
@@ -150,6 +160,8 @@ class WandbSettings:
             save_code=False,
         )
         return dict(
+            id=run_id,
+            resume="allow",
             project=self.project,
             entity=self.entity,
             group=self.group,
@@ -183,6 +195,7 @@ class Writer:
         self.settings = settings
         self.failed = False
         self.runs: dict[str, Any] = {}
+        self.logged: dict[str, int] = {}  # the last step each trial's W&B run holds, by trial id
         self.summary_url: str | None = None  # online only
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="tuner-wandb", daemon=True)
@@ -232,7 +245,7 @@ def writer_for(settings: WandbSettings) -> Writer:
 
 @dataclass
 class _TrialLog:
-    """What the driver remembers of a trial's W&B run: last epoch logged, best and last metric."""
+    """What the driver remembers of a trial: its last epoch, best and last metric."""
 
     step: int = 0
     best: float | None = None
@@ -252,29 +265,21 @@ class WandbCallback(tune.Callback):
         self._trials: dict[str, _TrialLog] = {}
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if trial.trial_id in self._trials:  # started again after a pause or a retry
+        if trial.trial_id in self._trials:  # started again after a pause or a retry: same run
             return
         self._trials[trial.trial_id] = _TrialLog()
-        params = space_lib.active(list(self.settings.params), trial.config or {})
-        config = flatten(space_lib.apply(self.settings.base_config, params))
-        name = run_name(trial.trial_id, params, self.settings.params)
+        name, config = run_identity(self.settings, trial.trial_id, trial.config or {})
         writer_for(self.settings).submit(_start_run, trial.trial_id, name, config)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if trial.trial_id not in self._trials:
             self.on_trial_start(iteration, trials, trial)
         record = self._trials[trial.trial_id]
-        step = int(result.get("epoch") or result.get("training_iteration") or record.step + 1)
+        step = result_step(result) or record.step + 1
         if step <= record.step:  # replayed after a restore from an older checkpoint
             return
         metrics = {k: v for k, v in result.items() if k not in RAY_KEYS and _is_number(v)}
-        value = metrics.get(self.settings.metric)
-        if value is not None:
-            better = max if self.settings.metric_mode == "max" else min
-            record.best = value if record.best is None else better(record.best, value)
-            record.last = value
-        record.step = step
-        writer_for(self.settings).submit(_log_epoch, trial.trial_id, metrics, step)
+        self._log(trial, record, [*self._catch_up(trial, record, step - 1), (step, metrics)])
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, error="")
@@ -282,10 +287,32 @@ class WandbCallback(tune.Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, error=error_line(trial))
 
+    def _catch_up(self, trial: Any, record: _TrialLog, upto: int) -> list[tuple[int, dict[str, Any]]]:
+        """The epochs after ``record.step`` up to ``upto`` that the trial ran before this driver
+        saw it: a trial resumed by a new driver continues from its checkpoint, past epochs whose
+        W&B records may be lost (a killed driver takes the records W&B had not written)."""
+        if upto <= record.step:
+            return []
+        rows = progress_rows(Path(trial.local_path, EXPR_PROGRESS_FILE), record.step, upto)
+        return rows or progress_rows(Path(trial.path, EXPR_PROGRESS_FILE), record.step, upto)
+
+    def _log(self, trial: Any, record: _TrialLog, rows: list[tuple[int, dict[str, Any]]]) -> None:
+        for step, metrics in rows:
+            value = metrics.get(self.settings.metric)
+            if value is not None:
+                better = max if self.settings.metric_mode == "max" else min
+                record.best = value if record.best is None else better(record.best, value)
+                record.last = value
+            record.step = step
+        writer_for(self.settings).submit(_log_epochs, trial.trial_id, rows)
+
     def _finish(self, trial: Any, error: str) -> None:
         record = self._trials.get(trial.trial_id)
         if record is None:  # never started: nothing in W&B to finish
             return
+        rows = self._catch_up(trial, record, result_step(trial.last_result))
+        if rows:  # resumed at its last epoch: nothing left to report in this driver
+            self._log(trial, record, rows)
         status = ended_status(error, record.step, self.settings.max_epochs)
         metric = self.settings.metric
         summary = {
@@ -300,15 +327,56 @@ class WandbCallback(tune.Callback):
         writer_for(self.settings).submit(_finish_run, trial.trial_id, summary, 1 if error else 0)
 
 
+def result_step(result: dict[str, Any]) -> int:
+    """A result's step: its epoch, else Ray's training iteration (0 when it has neither)."""
+    return int(result.get("epoch") or result.get("training_iteration") or 0)
+
+
+def progress_rows(path: Path, after: int, upto: int) -> list[tuple[int, dict[str, Any]]]:
+    """The (step, metrics) of the results a trial's progress.csv holds for steps after ``after``
+    up to ``upto``; a step reported twice (redone after a crash) counts as its last report."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return []
+    frame = pd.read_csv(path)
+    key = "epoch" if "epoch" in frame else "training_iteration"
+    frame = frame.drop_duplicates(key, keep="last")
+    frame = frame[(frame[key] > after) & (frame[key] <= upto)].sort_values(key)
+    columns = [c for c in frame.columns if c not in RAY_KEYS and "/" not in c]  # a/b: nested
+    return [
+        (int(step), {k: v for k, v in row.items() if _is_number(v) and not is_missing(v)})
+        for step, row in zip(frame[key], frame[columns].to_dict("records"))
+    ]
+
+
+def run_identity(settings: WandbSettings, trial_id: str, trial_config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A trial's W&B run name and config, from the config Ray Tune gave the trial."""
+    params = space_lib.active(list(settings.params), trial_config)
+    return run_name(trial_id, params, settings.params), flatten(space_lib.apply(settings.base_config, params))
+
+
+def trial_run_id(group: str, trial_id: str) -> str:
+    """A trial's W&B run id: the same in every driver that runs the trial."""
+    return _safe_name(f"{group}-{trial_id}")
+
+
 def _start_run(writer: Writer, trial_id: str, name: str, config: dict[str, Any]) -> None:
     settings = writer.settings
     settings.results_dir.mkdir(parents=True, exist_ok=True)
-    writer.runs[trial_id] = wandb.init(**settings.init_args("trial", name, config, light=True))
+    run_id = trial_run_id(settings.group, trial_id)
+    logged, _ = _earlier_files(settings, run_id)
+    run = wandb.init(**settings.init_args(run_id, "trial", name, config, light=True))
+    writer.runs[trial_id] = run
+    writer.logged[trial_id] = max(logged, run.step - 1)  # online, W&B knows its last step
 
 
-def _log_epoch(writer: Writer, trial_id: str, metrics: dict[str, Any], step: int) -> None:
-    if trial_id in writer.runs:
-        writer.runs[trial_id].log(metrics, step=step)
+def _log_epochs(writer: Writer, trial_id: str, rows: list[tuple[int, dict[str, Any]]]) -> None:
+    """Log the rows past the last step the trial's W&B run holds (one row per step, ever)."""
+    if trial_id not in writer.runs:
+        return
+    for step, metrics in rows:
+        if step > writer.logged[trial_id]:
+            writer.runs[trial_id].log(metrics, step=step)
+            writer.logged[trial_id] = step
 
 
 def _finish_run(writer: Writer, trial_id: str, summary: dict[str, Any], exit_code: int) -> None:
@@ -331,6 +399,29 @@ def _finish(run: Any, exit_code: int, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"W&B had not written {path} {timeout:g} s after the run finished")
         time.sleep(0.01)
+
+
+def _earlier_files(settings: WandbSettings, run_id: str) -> tuple[int, bool]:
+    """The last step earlier drivers logged to this run, and whether the last of them finished
+    it, read from the run's offline files.
+
+    A file without a single record (W&B's header only: its driver was killed before W&B wrote
+    the run) is removed: it holds nothing, and `wandb sync` stops at a file it cannot read.
+    """
+    logged, finished = 0, False
+    for path in _run_files(settings, run_id):
+        records, problem = wandb_files.read_records(path)
+        if not records:
+            path.unlink()
+            continue
+        logged = max(logged, wandb_files.last_step(records))
+        finished = wandb_files.ends_with_exit(records, problem)
+    return logged, finished
+
+
+def _run_files(settings: WandbSettings, run_id: str) -> list[Path]:
+    """The offline files of one W&B run, oldest first (one per driver that logged to it)."""
+    return sorted((settings.results_dir / "wandb").glob(f"offline-run-*/run-{run_id}.wandb"))
 
 
 def log_tuning_run(spec: RunSpec, trials: pd.DataFrame, summary: dict[str, Any]) -> None:
@@ -356,19 +447,22 @@ def _summary_run(
     writer: Writer, config: dict[str, Any], trials: pd.DataFrame, summary: dict[str, Any]
 ) -> None:
     settings = writer.settings
-    _finish_open_runs(writer, trials)
+    _close_trial_runs(writer, trials)
+    run_id = _safe_name(f"{settings.group}-summary")
+    logged, _ = _earlier_files(settings, run_id)
     name = f"{settings.group} summary"
-    run = wandb.init(**settings.init_args("summary", name, flatten(config), light=False))
+    run = wandb.init(**settings.init_args(run_id, "summary", name, flatten(config), light=False))
     writer.runs["summary"] = run
     if settings.mode == "online":
         writer.summary_url = run.url
-    run.log({"leaderboard": wandb.Table(dataframe=leaderboard_table(trials, settings))})
+    tables = {"leaderboard": wandb.Table(dataframe=leaderboard_table(trials, settings))}
     objectives = summary.get("objectives") or []
     if len(objectives) > 1:
         from tuner.results.pareto import pareto_front  # tuner.results imports this module
 
         front = pareto_front(trials, objectives)
-        run.log({"pareto": wandb.Table(dataframe=front.astype(object).where(front.notna(), None))})
+        tables["pareto"] = wandb.Table(dataframe=front.astype(object).where(front.notna(), None))
+    run.log(tables, step=max(logged, run.step - 1) + 1)  # a resumed run's tables come last
     best = summary.get("best_trial") or {}
     run.summary.update(
         {
@@ -398,18 +492,53 @@ def _summary_run(
     _finish(run, 0, settings.timeout)
 
 
-def _finish_open_runs(writer: Writer, trials: pd.DataFrame) -> None:
-    """Close the trial runs Ray Tune never reported as ended, with their trials.csv row."""
-    metric = writer.settings.metric
-    rows = trials.set_index("trial_id") if "trial_id" in trials else pd.DataFrame()
+def _close_trial_runs(writer: Writer, trials: pd.DataFrame) -> None:
+    """Close the trial runs Ray Tune never reported as ended, with their trials.csv row; and
+    write again, from the results folder, the run of a trial an earlier driver finished when
+    W&B's files lack it (that driver was killed before W&B had written them)."""
+    settings = writer.settings
+    rows = {row["trial_id"]: row for row in trials.to_dict("records")} if "trial_id" in trials else {}
     for trial_id in list(writer.runs):
+        row = rows.get(trial_id, {"trial_id": trial_id, "status": UNFINISHED})
         run = writer.runs.pop(trial_id)
-        row = rows.loc[trial_id] if trial_id in rows.index else pd.Series(dtype=object)
-        status = row.get("status", "unfinished")
-        summary = {"trial_id": trial_id, "status": status, "epochs": row.get("epochs")}
-        summary |= {key: row.get(key) for key in (f"best_{metric}", f"last_{metric}")}
-        run.summary.update({key: None if is_missing(value) else value for key, value in summary.items()})
-        _finish(run, 0 if status in (COMPLETED, STOPPED) else 1, writer.settings.timeout)
+        run.summary.update(_row_summary(row, settings.metric))
+        _finish(run, _exit_code(row["status"]), settings.timeout)
+    if settings.mode != "offline":
+        return
+    for trial_id, row in rows.items():
+        if trial_id in writer.logged or not row.get("epochs"):  # logged here, or never ran
+            continue
+        logged, finished = _earlier_files(settings, trial_run_id(settings.group, trial_id))
+        if not (finished and logged >= row["epochs"]):
+            _write_again(writer, row)
+
+
+def _write_again(writer: Writer, row: dict[str, Any]) -> None:
+    """A trial's run from its results folder files: params.json, history.csv, its trials.csv row."""
+    settings, trial_id = writer.settings, row["trial_id"]
+    trial_config = json.loads((settings.results_dir / trial_id / "params.json").read_text())
+    _start_run(writer, trial_id, *run_identity(settings, trial_id, trial_config))
+    history = pd.read_csv(settings.results_dir / "history.csv")
+    history = history[history.trial_id == trial_id].drop(columns="trial_id")
+    steps = history.epoch if "epoch" in history else range(1, len(history) + 1)
+    metrics = [{k: v for k, v in m.items() if _is_number(v) and not is_missing(v)} for m in history.to_dict("records")]
+    _log_epochs(writer, trial_id, [(int(step), m) for step, m in zip(steps, metrics)])
+    run = writer.runs.pop(trial_id)
+    run.summary.update(_row_summary(row, settings.metric))
+    _finish(run, _exit_code(row["status"]), settings.timeout)
+
+
+def _exit_code(status: str) -> int:
+    """W&B shows a run that did not end completed or early_stopped as failed."""
+    return 0 if status in (COMPLETED, STOPPED) else 1
+
+
+def _row_summary(row: dict[str, Any], metric: str) -> dict[str, Any]:
+    """A trial run's summary from its trials.csv row (None where the cell is empty)."""
+    keys = ["trial_id", "status", "epochs", f"best_{metric}", f"last_{metric}"]
+    if not is_missing(row.get("error")) and row.get("error"):
+        keys.append("error")
+    return {key: None if is_missing(row.get(key)) else row.get(key) for key in keys}
 
 
 def leaderboard_table(trials: pd.DataFrame, settings: WandbSettings) -> pd.DataFrame:
@@ -429,7 +558,12 @@ def run_name(trial_id: str, params: dict[str, Any], space: tuple[space_lib.Param
 
 def artifact_name(group: str) -> str:
     """A valid W&B artifact name for the best model of a tuning run."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{group}-best")
+    return _safe_name(f"{group}-best")
+
+
+def _safe_name(text: str) -> str:
+    """Text as a valid W&B run id or artifact name."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", text)
 
 
 def error_line(trial: Any) -> str:
