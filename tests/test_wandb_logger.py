@@ -53,6 +53,7 @@ def logged(local_ray, tmp_path_factory):
     folder = Path(summary["results_dir"])
     runs = wandb_runs.offline_runs(folder)
     trials = pd.read_csv(folder / "trials.csv", keep_default_na=False, na_values=[""])
+    assert sorted(trial_runs(folder)) == sorted(trials.trial_id) and len(trials) == 6, "the tests below loop over them"
     return {
         "root": root,
         "folder": folder,
