@@ -27,13 +27,15 @@ RUN = [
 
 
 def remove_worker_once_it_holds_a_checkpointed_trial(
-    cluster: Cluster, workers: list, storage: Path
+    cluster: Cluster, workers: list, storage: Path, stop: threading.Event, timeout: float = 300
 ) -> None:
     """Take away the worker running a trial that has checkpointed two epochs: its raylet and
     the trial's process (a raylet's death alone can leave its workers running for seconds,
-    long enough for a short trial to finish on a node that is gone)."""
+    long enough for a short trial to finish on a node that is gone). Gives up when ``stop`` is
+    set (the run is over) or after ``timeout`` seconds."""
     node_ids = {w.node_id: w for w in workers}
-    while True:
+    deadline = time.monotonic() + timeout
+    while not stop.is_set() and time.monotonic() < deadline:
         for results_dir in storage.glob("nodes-*"):
             for trial_id, nodes in read_nodes(results_dir).items():
                 progress = results_dir / trial_id / "progress.csv"
@@ -53,13 +55,16 @@ def main(storage: Path) -> None:
     workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
     ray.init(address=cluster.address)
+    stop = threading.Event()
     killer = threading.Thread(
         target=remove_worker_once_it_holds_a_checkpointed_trial,
-        args=(cluster, workers, storage),
+        args=(cluster, workers, storage, stop),
         daemon=True,
     )
     killer.start()
     summary = tune_from_config(compose_config(*RUN, f"storage={storage}"))
+    stop.set()
+    killer.join(timeout=30)
     print(f"results folder: {summary['results_dir']}", flush=True)
     ray.shutdown()
     cluster.shutdown()
