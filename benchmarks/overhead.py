@@ -66,11 +66,12 @@ def ray_variant(trials: int, storage: Path, reuse_actors: bool) -> None:
 def tuner_variant(trials: int, storage: Path) -> None:
     from hydra import compose, initialize_config_dir
 
-    from tuner.main import CONF_DIR, tune_from_config
+    from tuner.cli import CONF_DIR
+    from tuner.pipeline import tune_from_config
 
     overrides = [
         "trainable=benchmarks.overhead.trivial", "data._target_=benchmarks.overhead.no_data",
-        "~data.num_train", "~data.num_val", "~data.window", "~data.seed",
+        "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
         "metric=score", "search=random", f"num_samples={trials}", f"max_epochs={REPORTS}",
         "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}", "+train.x=0.5",
         f"storage={storage}", "name=tuner", "logger=none",

@@ -56,12 +56,14 @@ from ray import tune
 from benchmarks import curves
 from benchmarks.report import describe, machine, save
 from trainables.data import Dataset
-from trainables.har import evaluate, make_optimizer, make_scheduler, step_scheduler, train_one_epoch
+from trainables.har import evaluate, make_optimizer, make_lr_scheduler, step_lr_scheduler, train_one_epoch
 from trainables.models import build_model
 import tuner.run
 from tuner import space as space_lib
-from tuner.main import CONF_DIR, tune_from_config
+from tuner.cli import CONF_DIR
+from tuner.pipeline import tune_from_config
 from tuner.run import build_data
+from tuner.search.optuna_space import OptunaSpace
 from tuner.spec import build_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,7 +115,7 @@ def har_epochs(config: dict[str, Any], data: Dataset) -> Iterator[float]:
     torch.manual_seed(config["seed"])
     model = build_model(config["model"], data.num_channels, data.num_classes, config["dropout"])
     optimizer = make_optimizer(model, config["lr"], config["weight_decay"])
-    scheduler = make_scheduler(optimizer, config["lr_schedule"], config["max_epochs"])
+    scheduler = make_lr_scheduler(optimizer, config["lr_schedule"], config["max_epochs"])
     x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     x_val, y_val = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)
     for epoch in range(1, config["max_epochs"] + 1):
@@ -126,7 +128,7 @@ def har_epochs(config: dict[str, Any], data: Dataset) -> Iterator[float]:
         if not math.isfinite(loss):
             return  # diverged: har.train raises here and reports nothing more
         val_loss, val_acc, _ = evaluate(model, x_val, y_val, config["batch_size"], device)
-        step_scheduler(scheduler, val_loss)
+        step_lr_scheduler(scheduler, val_loss)
         yield val_acc
 
 
@@ -161,7 +163,7 @@ def run_grid(task: Task, seed: int, data: Any, budget: int) -> pd.DataFrame:
 def run_optuna(task: Task, seed: int, data: Any, budget: int, sampler: Any, pruner: Any) -> pd.DataFrame:
     """An Optuna study over the space, each trial reporting per epoch, until `budget` epochs."""
     spec = build_spec(compose_task(task, seed), Path(tempfile.gettempdir()))
-    space = space_lib.to_optuna(spec.params)
+    space = OptunaSpace(spec.params)
     recorder = Recorder()
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
 
@@ -357,7 +359,7 @@ def tasks(quick: bool) -> list[Task]:
     har_data = ["data.num_train=480", "data.num_val=240"] if quick else ["data.num_train=800", "data.num_val=400"]
     curve_overrides = [
         "trainable=benchmarks.curves.train", "data._target_=benchmarks.curves.no_data",
-        "~data.num_train", "~data.num_val", "~data.window", "~data.seed",
+        "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
     ]
     return [
         Task("har", har_data, har_epochs, [0] if quick else [0, 1]),

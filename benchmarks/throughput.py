@@ -226,7 +226,8 @@ def packing(windows: int, epochs: int) -> pd.DataFrame:
     """Part 3: k trials sharing one GPU through tuner (trial.gpus=1/k), aggregate samples/s."""
     from hydra import compose, initialize_config_dir
 
-    from tuner.main import CONF_DIR, tune_from_config
+    from tuner.cli import CONF_DIR
+    from tuner.pipeline import tune_from_config
 
     rows = []
     with tempfile.TemporaryDirectory() as storage:

@@ -32,7 +32,8 @@ from ray import tune
 from ray.air.integrations.wandb import WandbLoggerCallback
 
 import tuner.run
-from tuner.main import CONF_DIR, tune_from_config
+from tuner.cli import CONF_DIR
+from tuner.pipeline import tune_from_config
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -54,7 +55,7 @@ def overrides(trials: int, logger: str, storage: Path) -> list[str]:
     return [
         "trainable=benchmarks.wandb_overhead.trivial",
         "data._target_=benchmarks.wandb_overhead.no_data",
-        "~data.num_train", "~data.num_val", "~data.window", "~data.seed",
+        "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
         "metric=score", "search=random", f"num_samples={trials}", "max_epochs=5",
         "trial.max_failures=0", "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}",
         "+train.x=0.5", "+train.sleep=0.05", f"storage={storage}", "name=bench",

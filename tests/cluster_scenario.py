@@ -1,56 +1,67 @@
-"""A tuning run across a head and two worker raylets; one worker is removed mid-run.
+"""A tuning run across a head and two worker raylets, results in a bucket; one worker is removed
+mid-run.
 
 Run as `python -m tests.cluster_scenario <storage>` (its own process: it needs its own Ray).
-Prints the results folder on a line `results folder: <path>`.
+Prints the results folder on a line `results folder: <location>`.
 """
 
 import contextlib
+import io
 import os
 import signal
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pandas as pd
 import ray
 from ray.cluster_utils import Cluster
 
 from tests.conftest import compose_config
-from tuner.main import tune_from_config
-from tuner.run import read_nodes
+from tuner import storage as store
+from tuner.pipeline import tune_from_config
+from tuner.trials import NODE_KEY
 
 RUN = [
     "search=fifo", "num_samples=4", "max_epochs=8", "name=nodes", "trial.max_failures=3",
-    "data.num_train=1200", "data.num_val=300",
+    "data.num_train=1200", "data.num_val=300", "logger=none",
 ]
+KILLER_DEADLINE_S = 300
+
+
+def progress_of_trials(storage: str) -> dict[str, pd.DataFrame]:
+    """Each trial's progress.csv as the storage holds it now."""
+    progress = {}
+    for results in store.list_folders(storage):
+        for trial in store.list_folders(results):
+            with contextlib.suppress(FileNotFoundError):
+                progress[store.name(trial)] = pd.read_csv(io.StringIO(store.read_text(store.join(trial, "progress.csv"))))
+    return progress
 
 
 def remove_worker_once_it_holds_a_checkpointed_trial(
-    cluster: Cluster, workers: list, storage: Path, stop: threading.Event, timeout: float = 300
+    cluster: Cluster, workers: list, storage: str, stop: threading.Event
 ) -> None:
     """Take away the worker running a trial that has checkpointed two epochs: its raylet and
     the trial's process (a raylet's death alone can leave its workers running for seconds,
     long enough for a short trial to finish on a node that is gone). Gives up when ``stop`` is
-    set (the run is over) or after ``timeout`` seconds."""
+    set (the run is over) or after KILLER_DEADLINE_S seconds."""
     node_ids = {w.node_id: w for w in workers}
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + KILLER_DEADLINE_S
     while not stop.is_set() and time.monotonic() < deadline:
-        for results_dir in storage.glob("nodes-*"):
-            for trial_id, nodes in read_nodes(results_dir).items():
-                progress = results_dir / trial_id / "progress.csv"
-                epochs = len(progress.read_text().splitlines()) - 1 if progress.exists() else 0
-                if 2 <= epochs <= 4 and nodes[-1] in node_ids:
-                    print(f"removing node {nodes[-1]} running {trial_id} at epoch {epochs}", flush=True)
-                    pid = int(pd.read_csv(progress).pid.iloc[-1])
-                    cluster.remove_node(node_ids[nodes[-1]], allow_graceful=False)
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                    return
+        for trial_id, progress in progress_of_trials(storage).items():
+            node, epochs = progress[NODE_KEY].iloc[-1], len(progress)
+            if 2 <= epochs <= 4 and node in node_ids:
+                print(f"removing node {node} running {trial_id} at epoch {epochs}", flush=True)
+                cluster.remove_node(node_ids[node], allow_graceful=False)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(progress.pid.iloc[-1]), signal.SIGKILL)
+                return
         time.sleep(0.1)
+    print(f"no node removed: no trial held 2 to 4 checkpointed epochs (run over, or {KILLER_DEADLINE_S} s)", flush=True)
 
 
-def main(storage: Path) -> None:
+def main(storage: str) -> None:
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
@@ -71,4 +82,4 @@ def main(storage: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(sys.argv[1])

@@ -1,9 +1,16 @@
-"""Shared fixtures: one local Ray for the whole suite, and Hydra composition of conf/."""
+"""Shared fixtures: one local Ray and one S3 API server for the whole suite, and Hydra
+composition of conf/."""
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,6 +20,7 @@ from omegaconf import DictConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = ROOT / "conf"
+BIN = Path(sys.executable).parent
 # Small enough that a trial epoch takes a fraction of a second on one core.
 TINY = ["num_samples=2", "max_epochs=2", "data.num_train=240", "data.num_val=120"]
 
@@ -23,9 +31,65 @@ def compose_config(*overrides: str) -> DictConfig:
         return compose("config", overrides=list(overrides))
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
-def local_ray():
-    """One embedded Ray for every test that tunes; workers can import tests' own trainables."""
+def s3_server():
+    """A real S3 API server (moto's) on 127.0.0.1, reached the way a user reaches MinIO or Ceph:
+    AWS_ENDPOINT_URL and the AWS_* credentials in the environment, set before Ray starts so
+    that trials see them too. The keys are the server's own throwaway ones."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise AssertionError("the S3 server never answered")
+            time.sleep(0.2)
+    os.environ.update(
+        AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="tuner-test", AWS_SECRET_ACCESS_KEY="tuner-test",
+        AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
+    )
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+
+
+@pytest.fixture
+def bucket(s3_server) -> str:
+    """A new empty bucket: the URI of a prefix in it."""
+    import boto3
+
+    name = f"tuner-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3").create_bucket(Bucket=name)
+    return f"s3://{name}/runs"
+
+
+def bucket_keys(uri: str) -> list[str]:
+    """Every object under a bucket URI, as keys relative to it."""
+    import boto3
+
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sorted(o["Key"].removeprefix(prefix).lstrip("/") for page in pages for o in page.get("Contents", []))
+
+
+@pytest.fixture(scope="session")
+def local_ray(s3_server):
+    """One embedded Ray for every test that tunes; workers can import tests' own trainables and
+    reach the S3 server."""
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     os.environ.setdefault("WANDB_MODE", "disabled")
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainables.cache import KEY_ARRAY, default_cache_dir, load_or_build
+from trainables.data.parts.cache import KEY_ARRAY, default_cache_dir, load_or_build
 
 NAMES = ("x", "y")
 
@@ -89,7 +89,7 @@ def test_a_corrupt_cache_is_rebuilt_not_used(raw_file, tmp_path, caplog, damage)
     build = Builder()
     load(raw_file, tmp_path / "cache", build)
     damage(only_cache_file(tmp_path / "cache"))
-    with caplog.at_level(logging.WARNING, logger="trainables.cache"):
+    with caplog.at_level(logging.WARNING, logger="trainables.data.parts.cache"):
         arrays = load(raw_file, tmp_path / "cache", build)
     assert build.calls == 2 and "is unreadable" in caplog.text and "rebuilding it" in caplog.text
     np.testing.assert_array_equal(arrays["x"], Builder()()["x"])
@@ -124,7 +124,7 @@ def test_a_cache_with_another_key_or_bad_arrays_is_rebuilt(raw_file, tmp_path, c
     with np.load(file) as npz:
         key = npz[KEY_ARRAY]
     np.savez(file, **{name: key if value is None else value for name, value in stored.items()})
-    with caplog.at_level(logging.WARNING, logger="trainables.cache"):
+    with caplog.at_level(logging.WARNING, logger="trainables.data.parts.cache"):
         arrays = load(raw_file, tmp_path / "cache", build)
     assert build.calls == 2 and f"is {reason}" in caplog.text
     assert arrays["x"].sum() == Builder()()["x"].sum()
@@ -133,7 +133,7 @@ def test_a_cache_with_another_key_or_bad_arrays_is_rebuilt(raw_file, tmp_path, c
 def test_an_unwritable_cache_folder_is_a_warning_and_the_data_still_loads(raw_file, tmp_path, caplog):
     blocked = tmp_path / "a file, not a folder"
     blocked.write_text("")
-    with caplog.at_level(logging.WARNING, logger="trainables.cache"):
+    with caplog.at_level(logging.WARNING, logger="trainables.data.parts.cache"):
         arrays = load(raw_file, blocked / "cache", Builder())
     assert arrays["x"].shape == (4, 2, 3) and "set data.cache_dir to a writable folder" in caplog.text
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from trainables.channels import channel_indices
+from trainables.data.parts.channels import channel_indices
 
 KNOWN = ["hand_acc16_x", "hand_acc16_y", "hand_gyro_x", "heart_rate"]
 

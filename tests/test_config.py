@@ -5,7 +5,8 @@ from omegaconf import OmegaConf
 
 from tests.conftest import CONF_DIR, compose_config
 from tests.user_trainables import quadratic
-from tuner.main import GROUPS
+from tuner.cli import GROUPS
+from tuner.search import make_search
 from tuner.spec import build_spec
 
 OPTIONS = [(group, p.stem) for group in GROUPS for p in sorted((CONF_DIR / group).glob("*.yaml"))]
@@ -22,6 +23,8 @@ def test_every_group_option_composes_and_validates(group, option, tmp_path):
         overrides += ["~space", "+space={lr: {type: grid, values: [0.001, 0.01]}}"]
     if option == "nsga2":  # a Pareto search needs a second objective
         overrides += ["objectives={num_params:min}"]
+    if option == "remote":  # every node must reach the storage: no relative folder
+        overrides += [f"storage={tmp_path}"]
     cfg = compose_config(*overrides)
     spec = build_spec(cfg, tmp_path)
     option_file = OmegaConf.to_container(OmegaConf.load(CONF_DIR / group / f"{option}.yaml"))
@@ -48,5 +51,6 @@ def test_each_model_brings_its_own_space():
 def test_command_line_values_reach_the_search_space_the_trainable_and_the_resources(tmp_path):
     overrides = ["space.lr.high=0.01", "trainable=tests.user_trainables.quadratic", "metric=score", "trial.gpus=0.25"]
     spec = build_spec(compose_config(*overrides), tmp_path)
-    assert spec.param_space["lr"].upper == 0.01, "Ray samples lr below the new bound"
+    _, _, param_space = make_search(spec)
+    assert param_space["lr"].upper == 0.01, "Ray samples lr below the new bound"
     assert spec.trainable is quadratic and spec.gpus == 0.25

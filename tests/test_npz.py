@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import compose_config
-from trainables.npz import npz_windows
-from tuner.main import tune_from_config
+from trainables.data.npz import npz_windows
+from tuner.pipeline import tune_from_config
 
 
 def save(tmp_path: Path, **arrays) -> Path:
@@ -64,6 +64,14 @@ def test_channels_are_standardized_on_the_training_split(tmp_path):
     np.testing.assert_allclose(data.x_train.std(axis=(0, 2)), 1, atol=1e-4)
 
 
+def test_channel_names_and_sample_rate_come_from_the_file_when_it_has_them(tmp_path):
+    arrays = recordings()
+    unnamed = npz_windows(save(tmp_path, **arrays))
+    assert unnamed.channels is None and unnamed.sample_rate is None
+    named = npz_windows(save(tmp_path, **arrays, channels=["id", "a", "b"], sample_rate=20))
+    assert named.channels == ["id", "a", "b"] and named.sample_rate == 20.0
+
+
 @pytest.mark.parametrize(
     ("change", "key", "problem"),
     [
@@ -73,6 +81,8 @@ def test_channels_are_standardized_on_the_training_split(tmp_path):
         (lambda a: a.update(y=a["y"] + 0.5), "data.path", "y must be 60 whole numbers"),
         (lambda a: a.update(subject=a["subject"][:-1]), "data.path", "subject must be 60 whole numbers"),
         (lambda a: a.update(classes=np.array(["a", "b"])), "data.classes", "y[1] is 2, but 2 class names"),
+        (lambda a: a.update(channels=np.array(["a", "b"])), "data.path", "channels names 2 channels, X has 3"),
+        (lambda a: a.update(sample_rate=np.array([0.0])), "data.path", "sample_rate must be one number of Hz above 0"),
     ],
 )
 def test_a_bad_file_is_an_error_naming_the_key(tmp_path, change, key, problem):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import compose_config
-from trainables.pamap2 import ACTIVITIES, COLUMNS, pamap2, read_windows, subject_files
-from tuner.main import tune_from_config
+from trainables.data.pamap2 import ACTIVITIES, COLUMNS, pamap2, read_windows, subject_files
+from tuner.pipeline import tune_from_config
 
 # Per subject, the protocol as (activity id, rows at 100 Hz); 0 is a transient between activities.
 PROTOCOL = [(0, 15), (1, 45), (0, 10), (4, 30), (24, 25), (0, 7)]
@@ -77,6 +77,7 @@ def test_windows_have_the_chosen_channels_and_the_twelve_protocol_classes(pamap2
     assert data.classes == list(ACTIVITIES.values()) and len(data.classes) == 12
     assert data.classes[:3] == ["lying", "sitting", "standing"] and data.classes[11] == "rope_jumping"
     assert np.isfinite(data.x_train).all() and np.isfinite(data.x_val).all() and np.isfinite(data.x_test).all()
+    assert data.channels == channels and data.sample_rate == 100
 
 
 def test_default_windows_are_512_samples_of_the_eighteen_imu_channels(tmp_path):
@@ -110,7 +111,8 @@ def test_a_lower_sample_rate_averages_samples(pamap2_folder, tmp_path):
     raw = read_windows(subject_files(pamap2_folder), ["heart_rate"], factor=2, length=10, step=5)
     np.testing.assert_allclose(raw["x"][0, 0], 100 + (np.arange(15, 35, 2) + 0.5) / 10, rtol=1e-6)
     assert load(pamap2_folder, tmp_path, sample_rate=50).x_train.shape[2] == 10
-    assert load(pamap2_folder, tmp_path, sample_rate=33.333).x_train.shape[2] == 7  # 0.2 s
+    third = load(pamap2_folder, tmp_path, sample_rate=33.333)
+    assert third.x_train.shape[2] == 7 and third.sample_rate == 100 / 3  # 0.2 s
 
 
 def test_a_subjects_windows_are_in_one_split_and_folds_rotate_the_validation_subjects(pamap2_folder, tmp_path):
@@ -136,7 +138,7 @@ def test_normalization_uses_the_training_split_only(pamap2_folder, tmp_path):
 def test_the_cache_is_reused_and_a_changed_setting_or_file_rebuilds_it(pamap2_folder, tmp_path, monkeypatch):
     first = load(pamap2_folder, tmp_path)
     parses = []
-    monkeypatch.setattr("trainables.pamap2.read_windows", lambda *a: parses.append(a) or read_windows(*a))
+    monkeypatch.setattr("trainables.data.pamap2.read_windows", lambda *a: parses.append(a) or read_windows(*a))
     again = load(pamap2_folder, tmp_path, fold=1)  # the split is not part of the cache key
     assert parses == [] and len(again.x_train) == len(first.x_val)
     load(pamap2_folder, tmp_path, overlap=0.25)

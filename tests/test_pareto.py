@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import TINY, compose_config
-from tuner.main import tune_from_config
+from tuner.pipeline import tune_from_config
 from tuner.results.pareto import pareto_front
 
 OBJECTIVES = [{"metric": "val_acc", "mode": "max"}, {"metric": "num_params", "mode": "min"}]

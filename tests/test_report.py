@@ -7,6 +7,7 @@ import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from playwright.sync_api import sync_playwright
@@ -14,7 +15,7 @@ from plotly.offline import get_plotlyjs
 
 from tests.conftest import compose_config
 from tuner.errors import ConfigError
-from tuner.main import tune_from_config
+from tuner.pipeline import tune_from_config
 from tuner.results.report import write_report
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
@@ -23,13 +24,13 @@ SMALL_DATA = ["data.num_train=240", "data.num_val=120", "logger=none"]
 # The user trainable: errored and diverged trials, a categorical param and a conditional one.
 QUADRATIC = [
     "trainable=tests.user_trainables.quadratic", "data._target_=tests.user_trainables.no_data",
-    "~data.num_train", "~data.num_val", "~data.window", "~data.seed", "logger=none",
+    "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed", "logger=none",
     "metric=score", "search=random", "num_samples=6", "max_epochs=2", "trial.max_failures=0", "~space",
     "+space={x: {type: uniform, low: 0.0, high: 1.0}, kind: {type: choice, values: [a, b]},"
     " y: {type: uniform, low: 0.0, high: 1.0, when: {kind: a}}}",
     "+train.x=0.5", "+train.kind=a", "+train.y=0.5", "+train.fail_above=0.6", "+train.diverge_above=0.85",
 ]
-ONE_STAGE = ["summary", "leaderboard", "curves", "stops", "parallel", "importance", "best-config"]
+ONE_STAGE = ["summary", "test", "leaderboard", "curves", "stops", "parallel", "importance", "best-config"]
 FILES = ("config.yaml", "summary.json", "trials.csv", "history.csv", "best_config.yaml")
 # The one rule, as in .ci/run: Chromium is the `chromium` on PATH (Debian's package installs it).
 CHROMIUM = shutil.which("chromium")
@@ -116,7 +117,9 @@ def har_run(tmp_path_factory, local_ray) -> Path:
     completed, some early stopped."""
     storage = tmp_path_factory.mktemp("har")
     cfg = compose_config("num_samples=6", "max_epochs=3", "search.max_concurrent=1", *SMALL_DATA, f"storage={storage}")
-    return Path(tune_from_config(cfg, storage / "run")["results_dir"])
+    folder = Path(tune_from_config(cfg, storage / "run")["results_dir"])
+    shutil.copy2(folder / "report.html", storage / "end-of-run.html")  # before the tests rewrite it
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -185,13 +188,52 @@ def test_every_section_shows_the_runs_data(har_run):
     assert "lr (log10)" in labels
 
     assert page.sections["best-config"]["pre"] == (har_run / "best_config.yaml").read_text()
-    assert f"python -m tuner.train {har_run / 'best_config.yaml'}" in page.sections["best-config"]["text"]
+    assert f"python -m tuner.retrain {har_run / 'best_config.yaml'}" in page.sections["best-config"]["text"]
+
+
+def shown_matrix(folder: Path) -> pd.DataFrame:
+    """The rows of confusion_matrix.csv of the trial summary.json's test figures are of."""
+    trial = json.loads((folder / "summary.json").read_text())["test"]["trial_id"]
+    matrix = pd.read_csv(folder / "confusion_matrix.csv")
+    return matrix[matrix.trial_id == trial].drop(columns=["trial_id", "true"])
+
+
+def test_the_test_section_shows_the_chosen_models_confusion_matrix_and_per_class_figures(har_run):
+    page = report(har_run)
+    test = json.loads((har_run / "summary.json").read_text())["test"]
+    (heatmap,), layout = page.chart("test")
+    counts = shown_matrix(har_run)
+    assert heatmap["x"] == heatmap["y"] == list(counts.columns) == test["classes"]
+    assert heatmap["text"] == counts.values.tolist()
+    np.testing.assert_allclose(heatmap["z"], counts.values / counts.values.sum(axis=1, keepdims=True))
+    assert layout["yaxis"]["autorange"] == "reversed", "the first class on top, as in the table"
+    metrics = pd.read_csv(har_run / "test_metrics.csv")
+    table = page.table("test")
+    assert list(table.columns) == ["class", "precision", "recall", "f1", "support"]
+    assert table["class"].tolist() == metrics["class"].tolist()
+    assert table.support.tolist() == metrics.support.astype(str).tolist()
+    text = page.sections["test"]["text"]
+    assert f"accuracy {test['accuracy']:.4g}, macro F1 {test['macro_f1']:.4g} on {test['windows']} windows" in text
+    assert f"{har_run / 'model.pt2'} (trial {test['trial_id']})" in text
+
+
+def test_a_run_without_test_figures_says_why(quadratic_run):
+    text = report(quadratic_run).sections["test"]["text"]
+    assert "No test figures: tests.user_trainables has no predict_test_split(config, checkpoint_dir, data)." in text
 
 
 def test_plotly_js_is_inlined_once_and_nothing_is_fetched(har_run):
     text = write_report(har_run).read_text()
     assert text.count(get_plotlyjs()) == 1
     assert not [link for link in Page(text).links if link.startswith(("http:", "https:", "//"))]
+
+
+def test_the_report_a_run_writes_leaves_importance_to_the_report_command(har_run):
+    page = Page((har_run.parent / "end-of-run.html").read_text())
+    assert list(page.sections) == ONE_STAGE
+    assert f"python -m tuner.results report {har_run} adds it" in page.sections["importance"]["text"]
+    assert not page.sections["importance"]["scripts"], "no chart: nothing was computed"
+    assert page.sections["leaderboard"] == report(har_run).sections["leaderboard"], "the rest is the whole report"
 
 
 def test_importance_weighs_every_sampled_param_with_fanova(har_run):
@@ -248,6 +290,10 @@ def test_two_stage_run_shows_the_ranking_and_stage_two(two_stage_run):
     page = report(two_stage_run)
     assert list(page.sections) == ["summary", "ranking", *ONE_STAGE[1:-1], "train-curves", "best-config"]
     summary = json.loads((two_stage_run / "summary.json").read_text())
+    seeds = page.table("test", 1)
+    train = pd.read_csv(two_stage_run / "train" / "trials.csv")
+    winner = train[train.candidate == summary["best_trial"]["candidate"]]
+    assert sorted(seeds.trial_id) == sorted(winner.trial_id) and sorted(seeds.seed) == sorted(winner.seed.astype(str))
     assert "screen_then_train" in page.sections["summary"]["text"]
     assert f"candidate {summary['best_trial']['candidate']}: mean val_acc = " in page.sections["summary"]["text"]
     ranking = pd.read_csv(two_stage_run / "ranking.csv")
@@ -324,6 +370,15 @@ def test_the_report_renders_offline_in_chromium(chromium, request, run):
     stops = page.evaluate("document.getElementById('stops-chart').data.flatMap(t => t.y)")
     screen = folder / "screen" if (folder / "screen").is_dir() else folder
     assert set(stops) == set(pd.read_csv(screen / "trials.csv").trial_id)
+    counts = page.evaluate("document.getElementById('test-chart').data[0].text")
+    assert counts == shown_matrix(folder).values.tolist()
+    labels = "[...document.querySelectorAll('#test-chart .heatmap-label')]"
+    script = f"{labels}.map(t => [...t.querySelectorAll('tspan')].map(s => s.textContent))"
+    cells = {(int(count), float(rate.rstrip("%"))) for count, rate in page.evaluate(script)}
+    rates = shown_matrix(folder).apply(lambda row: 100 * row / row.sum(), axis=1).values
+    drawn = {(count, round(rate)) for count, rate in zip(np.ravel(counts), np.ravel(rates))}
+    assert {count for count, _ in cells} == {count for count, _ in drawn}, "each cell drawn with its count"
+    assert all(any(c == count and abs(r - rate) <= 1 for c, r in cells) for count, rate in drawn), "and its share of the row"
     assert not errors
     assert requests == [path.as_uri()]
     page.close()

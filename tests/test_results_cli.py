@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, TINY, compose_config
-from tuner.main import tune_from_config
+from tuner.pipeline import tune_from_config
 from tuner.results import cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
@@ -148,6 +148,7 @@ def test_show_of_an_interrupted_or_killed_run_says_it_is_incomplete(storage, cap
     shown = output(capsys, "show", stopped(storage).name, "--storage", str(storage))
     assert f"interrupted (resume: python -m tuner resume={stopped(storage)})" in shown
     assert "warning:   incomplete run" in shown
+    assert "test:      none: the run is incomplete: its best trial is scored and exported when it ends (resume it)" in shown
     assert sorted(leaderboard_ids(shown)) == sorted(trials(stopped(storage)).trial_id)
     killed = output(capsys, "show", "killed", "--storage", str(storage))
     assert "killed before its summary" in killed and "no trials recorded" in killed

@@ -1,6 +1,8 @@
 """Interrupt a real `python -m tuner` (Ctrl-C or SIGKILL) and resume it: nothing redone, nothing
-lost, in the results folder and in W&B (the default logger=wandb, offline without a login)."""
+lost, in the results and in W&B (the default logger=wandb, offline without a login); with results
+in a folder, and in a bucket on a real S3 API server."""
 
+import io
 import json
 import signal
 import subprocess
@@ -9,117 +11,184 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.fs as pafs
 import pytest
 
 from tests import wandb_runs
 from tests.conftest import ROOT, compose_config
-from tuner.main import tune_from_config
+from tuner import storage as store
+from tuner.pipeline import tune_from_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
 RUN = ["search=fifo", "num_samples=4", "max_epochs=6", "name=resumable", "data.num_train=1200"]
 
 
-def start_run(storage: Path, env: dict[str, str]) -> subprocess.Popen:
+@pytest.fixture(params=["folder", "bucket"])
+def storage(request, tmp_path) -> str:
+    """Where the run keeps its results: a folder, or a prefix in a new bucket."""
+    return str(tmp_path) if request.param == "folder" else request.getfixturevalue("bucket")
+
+
+def start_run(storage: str, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "tuner", *RUN, f"storage={storage}"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
 
-def epochs_done(results_dir: Path) -> dict[str, int]:
-    counts = {}
-    for progress in results_dir.glob("*/progress.csv"):
-        counts[progress.parent.name] = max(0, len(progress.read_text().splitlines()) - 1)
-    return counts
+def read(location: str) -> str | None:
+    """The text of a file in a folder or a bucket, None when it is not (yet) there."""
+    fs, path = store.filesystem(location)
+    try:
+        with fs.open_input_stream(path) as source:
+            return source.read().decode()
+    except FileNotFoundError:
+        return None
 
 
-def wait_for_one_finished_and_one_started(storage: Path, timeout: float = 240) -> Path:
+def files(location: str, suffix: str) -> list[str]:
+    fs, path = store.filesystem(location)
+    found = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    return [store.join(location, f.base_name) for f in found if f.base_name.endswith(suffix)]
+
+
+def epochs_done(results: str) -> dict[str, list[int]]:
+    """The epochs in each trial's progress.csv, as far as it has been written."""
+    done = {}
+    for trial in store.list_folders(results):
+        progress = read(store.join(trial, "progress.csv"))
+        if progress:
+            done[store.name(trial)] = pd.read_csv(io.StringIO(progress)).epoch.tolist()
+    return done
+
+
+def wait_for_one_finished_and_one_started(storage: str, timeout: float = 240) -> str:
     """Block until one trial has all its epochs and another is part-way with a checkpoint."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for results_dir in storage.glob("resumable-*"):
-            done = sorted(epochs_done(results_dir).values())
+        for results in store.list_folders(storage):
+            done = sorted(len(epochs) for epochs in epochs_done(results).values())
             if done and done[-1] == 6 and any(2 <= n < 6 for n in done):
-                return results_dir
+                return results
         time.sleep(0.2)
     raise AssertionError("the run never reached a finished and an unfinished trial")
 
 
-def wait_for_saved_state(results_dir: Path, finished: int, timeout: float = 120) -> None:
+def saved_states(results: str) -> dict[str, tuple[str, int]]:
+    """Each trial's status and last epoch in Ray's newest saved experiment state ({} until there
+    is one). The trainable checkpoints every epoch, so a resumed trial goes on after that epoch."""
+    states = sorted(s for s in files(results, ".json") if store.name(s).startswith("experiment_state-"))
+    if not states:
+        return {}
+    try:
+        trials = [(json.loads(t), json.loads(m)) for t, m in json.loads(read(states[-1]) or "{}").get("trial_data", [])]
+    except json.JSONDecodeError:  # caught mid-write: read it again
+        return {}
+    return {t["trial_id"]: (t["status"], (m.get("last_result") or {}).get("epoch", 0)) for t, m in trials}
+
+
+def wait_for_saved_state(results: str, finished: int, timeout: float = 120) -> None:
     """Block until Ray's saved experiment state counts `finished` terminated trials."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for state in results_dir.glob("experiment_state-*.json"):
-            try:
-                trials = [json.loads(t[0]) for t in json.loads(state.read_text())["trial_data"]]
-            except json.JSONDecodeError:  # caught mid-write: read it again
-                continue
-            if sum(t.get("status") == "TERMINATED" for t in trials) >= finished:
-                return
+        if [status for status, _ in saved_states(results).values()].count("TERMINATED") >= finished:
+            return
         time.sleep(0.2)
     raise AssertionError("Ray never saved a finished trial")
 
 
-def history_of(results_dir: Path) -> pd.DataFrame:
-    return pd.read_csv(results_dir / "history.csv")
+def csv(location: str) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(read(location)))
 
 
-def check_resumed(results_dir: Path, before: dict[str, int], unfinished: bool = False) -> dict:
-    """Exactly num_samples trials, all complete, finished ones untouched, the rest continued;
-    in W&B one run per trial holding each epoch once. Returns the W&B trial runs by trial id
-    (``unfinished``: a killed driver may have left W&B files without their exit record)."""
-    summary = tune_from_config(compose_config(f"resume={results_dir}"))
+def local_copy(results: str, tmp_path: Path) -> Path:
+    """The results folder itself, or a copy of a bucket's (W&B's files included), as a user
+    would download it to run `wandb sync`."""
+    if not store.is_uri(results):
+        return Path(results)
+    fs, path = store.filesystem(results)
+    local = tmp_path / store.name(results)
+    pafs.copy_files(path, str(local), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
+    return local
+
+
+def check_resumed(results: str, before: dict[str, list[int]], lossless: bool, tmp_path: Path) -> dict:
+    """Exactly num_samples trials, all complete, finished ones untouched, the rest continued from
+    their checkpoints (a restored trial's iterations count again from 1, its epochs do not).
+
+    `before` holds the epochs each trial's progress.csv had when the run stopped. A trial Ray's
+    saved state calls terminated is not rerun; the others go on after the epoch of their last
+    saved checkpoint (a killed driver's progress.csv can be ahead of its saved state). Not lossless:
+    a SIGKILL can cut the driver's upload to a bucket short, so epochs it never uploaded before
+    a trial's last checkpoint may be missing; everything uploaded is kept, everything after the
+    checkpoint is there.
+
+    In W&B, one run per trial (its id the run's folder name and the trial id) holds each epoch
+    once and ends with the trial's status, in files `wandb sync` reads. Returns the trial runs
+    by trial id (read from what a killed driver left too: whole records, no exit record)."""
+    saved = saved_states(results)
+    summary = tune_from_config(compose_config(f"resume={results}"))
     assert summary["num_trials"] == 4 and summary["status_counts"] == {"completed": 4}
-    assert summary["results_dir"] == str(results_dir) and not summary["interrupted"]
-    history = history_of(results_dir)
-    finished = {trial_id for trial_id, epochs in before.items() if epochs == 6}
-    continued = {trial_id for trial_id, epochs in before.items() if 2 <= epochs < 6}
-    assert finished and continued, before
-    assert set(history.trial_id) == set(pd.read_csv(results_dir / "trials.csv").trial_id) >= finished | continued
+    assert summary["results_dir"] == results and not summary["interrupted"]
+    history = csv(store.join(results, "history.csv"))
+    assert history.trial_id.nunique() == 4
     for trial_id, group in history.groupby("trial_id"):
-        assert group.epoch.tolist() == [1, 2, 3, 4, 5, 6], trial_id
-        progress = pd.read_csv(results_dir / trial_id / "progress.csv")
+        epochs = group.epoch.tolist()
+        progress = csv(store.join(results, trial_id, "progress.csv"))
         restarts = progress.loc[progress.iterations_since_restore == 1, "epoch"].tolist()
-        if trial_id in finished:
+        if lossless:
+            assert epochs == [1, 2, 3, 4, 5, 6], trial_id
+        else:
+            assert set(before.get(trial_id, [])) <= set(epochs), f"{trial_id} kept what was uploaded"
+            assert epochs == sorted(set(epochs)), trial_id
+            assert set(range(restarts[-1], 7)) <= set(epochs), f"{trial_id} ran on to the end"
+        status, saved_epoch = saved.get(trial_id, ("PENDING", 0))
+        if status == "TERMINATED":
             assert restarts == [1], f"{trial_id} finished before the interrupt: not rerun"
-        elif trial_id in continued:
-            assert len(restarts) == 2 and restarts[1] > 1, f"{trial_id} continued from a checkpoint"
-    runs = wandb_runs.check_runs_match_the_folder(results_dir, unfinished)
-    files = {f.resolve() for run in wandb_runs.offline_runs(results_dir, unfinished).values() for f in run.files}
-    assert wandb_runs.sync_would_upload(results_dir) == files, "every file there is one `wandb sync` can read"
-    for trial_id in continued:
-        assert runs[trial_id].record.run_id == f"{results_dir.name}-{trial_id}"
+        elif saved_epoch:
+            assert restarts[-1] == saved_epoch + 1, f"{trial_id} continued from its checkpoint"
+    statuses = [status for status, _ in saved.values()]
+    assert "TERMINATED" in statuses, "a trial had finished when the run stopped"
+    assert any(0 < epoch < 6 for _, epoch in saved.values()), "a trial was part-way when the run stopped"
+    folder = local_copy(results, tmp_path)
+    runs = wandb_runs.check_runs_match_the_folder(folder, unfinished=not lossless)
+    offline = wandb_runs.offline_runs(folder, unfinished=not lossless)
+    files = {f.resolve() for run in offline.values() for f in run.files}
+    assert wandb_runs.sync_would_upload(folder) == files, "every file there is one `wandb sync` can read"
+    assert {run.record.run_id for run in runs.values()} == {f"{folder.name}-{trial_id}" for trial_id in runs}
     return runs
 
 
-def test_ctrl_c_saves_state_prints_the_resume_command_and_resume_finishes_the_run(tmp_path, wandb_without_login):
-    run = start_run(tmp_path, wandb_without_login)
-    results_dir = wait_for_one_finished_and_one_started(tmp_path)
-    before = epochs_done(results_dir)
+def test_ctrl_c_saves_state_prints_the_resume_command_and_resume_finishes_the_run(
+    storage, wandb_without_login, tmp_path
+):
+    run = start_run(storage, wandb_without_login)
+    results = wait_for_one_finished_and_one_started(storage)
     run.send_signal(signal.SIGINT)
     output, _ = run.communicate(timeout=120)
+    before = epochs_done(results)
     assert run.returncode == 0, output
-    assert f"interrupted: resume with  python -m tuner resume={results_dir}" in output
-    assert f"W&B: offline runs in {results_dir / 'wandb'}" in output, "logger=wandb mode=auto: offline"
-    trials = pd.read_csv(results_dir / "trials.csv")
+    assert f"interrupted: resume with  python -m tuner resume={results}" in output
+    assert f"W&B: offline runs in {store.join(results, 'wandb')}" in output, "logger=wandb mode=auto: offline"
+    trials = csv(store.join(results, "trials.csv"))
     assert "unfinished" in set(trials.status) and "completed" in set(trials.status)
     unfinished = set(trials.trial_id[trials.status == "unfinished"])
-    runs = check_resumed(results_dir, before)
-    for trial_id in unfinished & {t for t, epochs in before.items() if epochs >= 2}:
+    runs = check_resumed(results, before, lossless=True, tmp_path=tmp_path)
+    for trial_id in unfinished & {t for t, epochs in before.items() if len(epochs) >= 2}:
         assert runs[trial_id].exit_codes == [1, 0], "closed unfinished at Ctrl-C, continued, completed"
 
 
-def test_a_killed_driver_resumes_from_the_last_saved_state(tmp_path, wandb_without_login):
-    run = start_run(tmp_path, wandb_without_login)
-    results_dir = wait_for_one_finished_and_one_started(tmp_path)
-    wait_for_saved_state(results_dir, finished=1)
-    before = epochs_done(results_dir)
+def test_a_killed_driver_resumes_from_the_last_saved_state(storage, wandb_without_login, tmp_path):
+    run = start_run(storage, wandb_without_login)
+    results = wait_for_one_finished_and_one_started(storage)
+    wait_for_saved_state(results, finished=1)
     run.kill()
     run.communicate(timeout=60)
-    assert not (results_dir / "trials.csv").exists(), "SIGKILL left no chance to write results"
-    assert list(results_dir.glob("wandb/offline-run-*/*.wandb")), "W&B logged offline before the kill"
-    check_resumed(results_dir, before, unfinished=True)
+    before = epochs_done(results)
+    assert read(store.join(results, "trials.csv")) is None, "SIGKILL left no chance to write results"
+    assert read(store.join(results, "config.yaml")) is not None, "the config to resume with was saved at the start"
+    check_resumed(results, before, lossless=False, tmp_path=tmp_path)
 
 
 def test_resume_of_a_folder_without_a_run_is_one_error_line(tmp_path):

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from tests.conftest import TINY, compose_config
-from tuner.main import tune_from_config
-from tuner.train import retrain
+from tuner.pipeline import tune_from_config
+from tuner.retrain import retrain
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
@@ -84,7 +84,7 @@ def test_a_users_own_trainable_plugs_in_and_its_errors_are_recorded(tmp_path):
         tmp_path,
         "trainable=tests.user_trainables.quadratic",
         "data._target_=tests.user_trainables.no_data",
-        "~data.num_train", "~data.num_val", "~data.window", "~data.seed",
+        "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
         "metric=score", "search=random", "num_samples=8", "trial.max_failures=0",
         "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}",
         "+train.x=0.5", "+train.fail_above=0.6", "+train.diverge_above=0.85",

@@ -10,6 +10,21 @@ from ray.tune.search.variant_generator import generate_variants
 
 from tuner import ConfigError
 from tuner import space as space_lib
+from tuner.search import SEARCHERS, check_space
+from tuner.search.optuna_space import OptunaSpace
+from tuner.search.ray_space import to_ray as ray_param_space
+
+
+def to_ray(params: list, searcher: str) -> dict:
+    """The space as the searcher gives it to Ray Tune, checked first as tuner.spec does."""
+    check_space(params, searcher)
+    return ray_param_space(params, SEARCHERS[searcher])
+
+
+def to_optuna(params: list) -> OptunaSpace:
+    """The space as search=optuna gives it to Optuna, checked first as tuner.spec does."""
+    check_space(params, "optuna")
+    return OptunaSpace(params)
 
 EVERY_DISTRIBUTION = {
     "u": {"type": "uniform", "low": -1.0, "high": 2.0},
@@ -33,13 +48,13 @@ def check_bounds(values: dict[str, list]) -> None:
 
 
 def test_ray_domains_sample_inside_their_bounds():
-    domains = space_lib.to_ray(space_lib.parse_space(EVERY_DISTRIBUTION), "random")
+    domains = to_ray(space_lib.parse_space(EVERY_DISTRIBUTION), "random")
     rng = np.random.default_rng(0)
     check_bounds({name: list(d.sample(size=300, random_state=rng)) for name, d in domains.items()})
 
 
 def test_optuna_suggestions_sample_inside_their_bounds():
-    define = space_lib.to_optuna(space_lib.parse_space(EVERY_DISTRIBUTION))
+    define = to_optuna(space_lib.parse_space(EVERY_DISTRIBUTION))
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     samples = [define(study.ask()) for _ in range(300)]
     check_bounds({name: [s[name] for s in samples] for name in EVERY_DISTRIBUTION})
@@ -47,7 +62,7 @@ def test_optuna_suggestions_sample_inside_their_bounds():
 
 def test_loguniform_is_spread_evenly_over_decades():
     space = {"lr": {"type": "loguniform", "low": 1e-6, "high": 1.0}}
-    domain = space_lib.to_ray(space_lib.parse_space(space), "random")["lr"]
+    domain = to_ray(space_lib.parse_space(space), "random")["lr"]
     decades = np.floor(np.log10(domain.sample(size=6000, random_state=np.random.default_rng(1))))
     counts = np.bincount((decades + 6).astype(int), minlength=6)[:6]
     assert counts.min() > 800, counts  # about 1000 per decade; uniform would put ~5400 in the top one
@@ -61,7 +76,7 @@ def test_grid_search_runs_the_full_cartesian_product():
         "seed": 7,
     }
     params = space_lib.parse_space(space)
-    variants = [cfg for _, cfg in generate_variants(space_lib.to_ray(params, "grid"))]
+    variants = [cfg for _, cfg in generate_variants(to_ray(params, "grid"))]
     points = {(v["lr"], v["batch_size"], v["model.levels"]) for v in variants}
     assert len(variants) == 12 and points == set(product([0.1, 0.01], [32, 64, 128], [1, 2]))
     assert all(v["seed"] == 7 for v in variants)
@@ -69,8 +84,8 @@ def test_grid_search_runs_the_full_cartesian_product():
 
 def test_random_search_samples_grid_entries_instead_of_expanding_them():
     params = space_lib.parse_space({"lr": {"type": "grid", "values": [0.1, 0.01]}})
-    assert len(list(generate_variants(space_lib.to_ray(params, "random")))) == 1
-    assert len(list(generate_variants(space_lib.to_ray(params, "basic")))) == 2
+    assert len(list(generate_variants(to_ray(params, "random")))) == 1
+    assert len(list(generate_variants(to_ray(params, "basic")))) == 2
 
 
 CONDITIONAL = {
@@ -84,7 +99,7 @@ CONDITIONAL = {
 
 def test_conditional_parameters_exist_only_when_their_condition_holds():
     params = space_lib.parse_space(CONDITIONAL)
-    domains = space_lib.to_ray(params, "random")
+    domains = to_ray(params, "random")
     rng = np.random.default_rng(0)
     seen = set()
     for _ in range(100):
@@ -97,7 +112,7 @@ def test_conditional_parameters_exist_only_when_their_condition_holds():
 
 
 def test_optuna_suggests_conditional_parameters_only_when_their_condition_holds():
-    define = space_lib.to_optuna(space_lib.parse_space(CONDITIONAL))
+    define = to_optuna(space_lib.parse_space(CONDITIONAL))
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(50):
         trial = study.ask()
@@ -128,7 +143,7 @@ def test_apply_sets_dotted_names_inside_a_copy_of_the_nested_config():
 
 
 def test_normal_through_optuna_keeps_its_mean_and_spread():
-    define = space_lib.to_optuna(space_lib.parse_space({"x": {"type": "normal", "mean": -2, "sd": 3}}))
+    define = to_optuna(space_lib.parse_space({"x": {"type": "normal", "mean": -2, "sd": 3}}))
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
     xs = [define(study.ask())["x"] for _ in range(2000)]
     assert math.isclose(np.mean(xs), -2, abs_tol=0.3) and math.isclose(np.std(xs), 3, rel_tol=0.1)
@@ -162,14 +177,14 @@ def test_bad_spaces_name_the_key(space, key):
 def test_grid_search_refuses_continuous_distributions():
     params = space_lib.parse_space({"lr": {"type": "loguniform", "low": 1e-4, "high": 1e-2}})
     with pytest.raises(ConfigError, match="search=grid cannot take a loguniform") as err:
-        space_lib.to_ray(params, "grid")
+        to_ray(params, "grid")
     assert err.value.key == "space.lr"
 
 
 def test_optuna_refuses_grid_entries():
     params = space_lib.parse_space({"bs": {"type": "grid", "values": [1, 2]}})
     with pytest.raises(ConfigError, match="search=optuna cannot take a grid") as err:
-        space_lib.to_optuna(params)
+        to_optuna(params)
     assert err.value.key == "space.bs"
 
 
@@ -178,10 +193,10 @@ QLOG = {"type": "qloguniform", "low": 16, "high": 256, "q": 16}
 
 def test_qloguniform_gives_integer_multiples_of_q_spread_over_decades():
     params = space_lib.parse_space({"bs": QLOG, "lr": {"type": "qloguniform", "low": 1e-4, "high": 1e-1, "q": 1e-4}})
-    domains = space_lib.to_ray(params, "random")
+    domains = to_ray(params, "random")
     rng = np.random.default_rng(0)
     ray_values = [space_lib.active(params, {n: d.sample(random_state=rng) for n, d in domains.items()}) for _ in range(400)]
-    define = space_lib.to_optuna(params)
+    define = to_optuna(params)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     optuna_values = [define(study.ask()) for _ in range(400)]
     for values in (ray_values, optuna_values):

@@ -8,8 +8,9 @@ import pytest
 
 from tests.conftest import ROOT, compose_config
 from tuner import ConfigError
-from tuner.main import check_group_options, tune_from_config
-from tuner.search import make_scheduler, make_searcher
+from tuner.cli import check_group_options
+from tuner.pipeline import tune_from_config
+from tuner.search import make_search
 from tuner.spec import build_spec
 
 GRID_ENTRY = "+space.model.kernel_size={type: grid, values: [3, 5]}"
@@ -36,7 +37,6 @@ BAD_CONFIGS = [
     (["search.searcher=bayes"], "search.searcher", "unknown searcher"),
     (["search.scheduler.type=pbt"], "search.scheduler.type", "unknown scheduler"),
     (["data._target_=trainables.data.nope"], "data._target_", "has no function 'nope'"),
-    (["storage=s3://bucket/tuner"], "storage", "is a URI"),
     (["search=nsga2"], "objectives", "needs a metric to trade off"),
     (["objectives={num_params:less}"], "objectives.num_params", "must be min or max"),
     (["objectives={val_acc:max}"], "objectives.val_acc", "already the run's metric"),
@@ -58,7 +58,7 @@ def test_bad_config_is_one_line_naming_the_key_and_nothing_is_written(overrides,
     assert not (tmp_path / "run").exists()
 
 
-# Search settings Ray would only reject with an assertion: checked when the scheduler is built.
+# Search settings Ray would only reject with an assertion: checked with the rest of the spec.
 BAD_SEARCHES = [
     (["search.scheduler.grace_period=20"], "search.scheduler.grace_period", "from 1 to max_epochs"),
     (["search.scheduler.reduction_factor=1"], "search.scheduler.reduction_factor", "must be > 1"),
@@ -70,10 +70,8 @@ BAD_SEARCHES = [
 
 @pytest.mark.parametrize("overrides, key, phrase", BAD_SEARCHES, ids=[c[1] for c in BAD_SEARCHES])
 def test_bad_search_settings_name_the_key(overrides, key, phrase, tmp_path):
-    spec = build_spec(compose_config(*overrides), tmp_path / "run")
     with pytest.raises(ConfigError) as err:
-        make_scheduler(spec)
-        make_searcher(spec)
+        build_spec(compose_config(*overrides), tmp_path / "run")
     assert err.value.key == key and phrase in str(err.value)
 
 
@@ -108,7 +106,7 @@ def test_command_line_prints_one_error_line_and_exits_2(args, key, tmp_path):
 
 def test_retrain_of_a_missing_file_is_one_error_line(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "tuner.train", str(tmp_path / "best_config.yaml")],
+        [sys.executable, "-m", "tuner.retrain", str(tmp_path / "best_config.yaml")],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 2 and done.stderr.strip().startswith("error: config: no file at")
@@ -116,7 +114,16 @@ def test_retrain_of_a_missing_file_is_one_error_line(tmp_path):
 
 def test_a_valid_config_becomes_a_spec_with_the_trial_config_the_trainable_gets(tmp_path):
     spec = build_spec(compose_config("space.lr.high=0.01", "trial.cpus=2"), Path(tmp_path))
-    assert spec.param_space["lr"].upper == 0.01
+    _, _, param_space = make_search(spec)
+    assert param_space["lr"].upper == 0.01
     assert spec.base_config["model"]["name"] == "cnn_tcn"
     assert spec.base_config["threads"] == 2 and spec.base_config["max_epochs"] == 10
-    assert {"lr", "batch_size", "model.channels"} <= set(spec.param_space)
+    assert {"lr", "batch_size", "model.channels"} <= set(param_space)
+
+
+@pytest.mark.parametrize(
+    "target", ["trainables.uci_har.uci_har", "trainables.pamap2.pamap2", "trainables.npz.npz_windows"]
+)
+def test_data_targets_from_before_the_loaders_moved_into_data_still_validate(target, tmp_path):
+    spec = build_spec(compose_config(f"data._target_={target}"), tmp_path / "run")
+    assert spec.data["_target_"] == target

@@ -13,7 +13,7 @@ import yaml
 
 from tests.conftest import ROOT, TINY, compose_config
 from tuner import ConfigError
-from tuner.main import tune_from_config
+from tuner.pipeline import tune_from_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
@@ -70,6 +70,22 @@ def test_ranking_is_the_mean_and_std_over_seeds_and_its_winner_is_best_config(tw
     assert summary["best_trial"]["val_acc"] == pytest.approx(winner.mean_val_acc)
     assert summary["stages"] == "screen_then_train" and summary["num_trials"] == 9
     assert not summary["interrupted"] and sum(summary["status_counts"].values()) == 9
+
+
+def test_each_seed_of_the_winner_is_scored_on_the_test_split_and_the_best_seed_exported(two_stage_run):
+    folder, summary = two_stage_run
+    train = pd.read_csv(folder / "train" / "trials.csv")
+    seeds = train[train.candidate == summary["best_trial"]["candidate"]]
+    test = summary["test"]
+    assert sorted((s["trial_id"], s["seed"]) for s in test["seeds"]) == sorted(zip(seeds.trial_id, seeds.seed))
+    assert test["trial_id"] == summary["model"]["trial_id"] == summary["best_trial"]["trial_id"]
+    assert test["accuracy"] == next(s["accuracy"] for s in test["seeds"] if s["trial_id"] == test["trial_id"])
+    matrix = pd.read_csv(folder / "confusion_matrix.csv")
+    assert sorted(set(matrix.trial_id)) == sorted(seeds.trial_id)
+    for seed in test["seeds"]:
+        counts = matrix[matrix.trial_id == seed["trial_id"]].drop(columns=["trial_id", "true"]).values
+        assert counts.trace() / counts.sum() == pytest.approx(seed["accuracy"])
+    assert (folder / "model.pt2").is_file() and not (folder / "train" / "model.pt2").exists()
 
 
 BAD_STAGES = [

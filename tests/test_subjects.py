@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from trainables.subjects import SubjectSplit, choose_subjects, subject_dataset
+from trainables.data.parts.subjects import SubjectSplit, choose_subjects, subject_dataset
 
 AVAILABLE = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
 
@@ -70,6 +70,15 @@ def test_standardization_is_fitted_on_the_training_split_alone():
     np.testing.assert_allclose(data.x_val[:, :, 0], [[3, 3]] * 3)
     np.testing.assert_allclose(data.x_test[:, :, 0], [[7, 7]] * 3)
     assert data.x_train.dtype == data.x_test.dtype == np.float32
+
+
+def test_the_dataset_keeps_the_statistics_that_turn_raw_windows_into_its_windows():
+    x, y, ids = windows([1, 3, 5, 9])
+    data = subject_dataset(x, y, ids, ["a", "b"], SubjectSplit(train=[1, 3], val=[5], test=[9]), ["id", "id10"], 25.0)
+    np.testing.assert_allclose(data.mean, [[2], [20]])
+    np.testing.assert_allclose(data.std, [[1], [10]])
+    np.testing.assert_allclose((x[ids == 9] - data.mean) / data.std, data.x_test)
+    assert (data.channels, data.sample_rate, data.window) == (["id", "id10"], 25.0, 4)
 
 
 def test_a_constant_channel_is_centred_not_divided_by_zero():

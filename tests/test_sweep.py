@@ -12,7 +12,8 @@ import yaml
 from tests.conftest import ROOT, compose_config
 from tuner import ConfigError
 from tuner import space as space_lib
-from tuner.search import make_scheduler, make_searcher
+from tuner.search import SEARCHERS, make_search, ray_space
+from tuner.search.optuna_space import OptunaSpace
 from tuner.spec import build_spec
 from tuner.sweep import apply_sweep_file, check_command_line, convert, convert_parameter
 
@@ -50,9 +51,9 @@ def test_the_example_sweep_file_converts_field_by_field(tmp_path, capsys):
 
 def test_the_example_sweep_builds_a_run_whose_trials_get_valid_values(tmp_path):
     spec = build_spec(apply_sweep_file(compose_config(f"sweep_file={EXAMPLE}")), tmp_path)
-    make_scheduler(spec), make_searcher(spec)
+    make_search(spec)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    samples = [spec.optuna_space(study.ask()) for _ in range(200)]
+    samples = [OptunaSpace(spec.params)(study.ask()) for _ in range(200)]
     assert {s["model.channels"] for s in samples} == {16, 32, 48, 64}
     assert {s["model.levels"] for s in samples} == {1, 2, 3, 4}
     assert all(1e-4 <= s["lr"] <= 3e-2 and s["lr_schedule"] == "cosine" for s in samples)
@@ -96,7 +97,7 @@ def test_exponent_bounds_become_value_bounds_spread_log_uniformly(parameter, low
     entry = convert_parameter(parameter, "random", "sweep_file.parameters.p")
     assert entry["low"] == pytest.approx(low) and entry["high"] == pytest.approx(high)
     params = space_lib.parse_space({"p": entry})
-    domain = space_lib.to_ray(params, "random")["p"]
+    domain = ray_space.to_ray(params, SEARCHERS["random"])["p"]
     values = [space_lib.active(params, {"p": v})["p"] for v in domain.sample(size=2000, random_state=np.random.default_rng(0))]
     assert min(values) >= low * 0.999 and max(values) <= high * 1.001
     middle = math.sqrt(low * high)  # the log-midpoint splits a log-uniform sample in two halves
@@ -132,7 +133,7 @@ def test_hyperband_early_termination_becomes_asha(early_terminate, scheduler, ma
     cfg = sweep_config(tmp_path, sweep)
     assert dict(cfg.search.scheduler) == scheduler and cfg.max_epochs == max_epochs
     assert (cfg.metric, cfg.mode) == ("val_loss", "min"), "W&B's goal defaults to minimize"
-    make_scheduler(build_spec(cfg, tmp_path / "run"))
+    make_search(build_spec(cfg, tmp_path / "run"))
 
 
 def test_keys_for_the_wandb_agent_and_logger_keys_without_wandb_are_listed_as_unused(tmp_path, capsys):

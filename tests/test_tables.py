@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainables.tables import line_error, read_table
+from trainables.data.parts.tables import line_error, read_table
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -1,19 +1,25 @@
-"""The HAR trainable: synthetic data, models, training, checkpoints and metrics, all without Ray."""
+"""The HAR trainable: synthetic data, models, training, checkpoints, metrics and the exported
+model, all without Ray."""
+
+import json
 
 import numpy as np
 import pytest
 import torch
 
 from trainables.data import HAR_CLASSES, Dataset, synthetic_har
+from trainables.data.parts.subjects import channel_stats, standardize
 from trainables.har import (
     evaluate,
+    export_model,
     load_checkpoint,
     macro_f1,
     make_optimizer,
-    make_scheduler,
+    make_lr_scheduler,
+    predict_test_split,
     save_checkpoint,
     set_lr_and_weight_decay,
-    step_scheduler,
+    step_lr_scheduler,
     train,
     train_one_epoch,
 )
@@ -89,6 +95,19 @@ def test_synthetic_har_has_no_test_split_unless_asked():
     assert data.x_test is None and data.y_test is None
 
 
+def test_synthetic_test_windows_leave_the_train_and_validation_windows_as_they_were():
+    plain, held_out = synthetic_har(num_train=60, num_val=30), synthetic_har(num_train=60, num_val=30, num_test=30)
+    for name in ("x_train", "y_train", "x_val", "y_val"):
+        np.testing.assert_array_equal(getattr(plain, name), getattr(held_out, name))
+    assert not any(np.array_equal(held_out.x_test[:1], plain.x_train[i : i + 1]) for i in range(60))
+
+
+def test_synthetic_windows_are_raw_with_named_channels_at_50_hz():
+    data = synthetic_har(num_train=60, num_val=30, channels=8)
+    assert data.channels == ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z", "acc_x_2", "acc_y_2"]
+    assert data.sample_rate == 50.0 and data.mean is None and data.std is None
+
+
 def test_synthetic_har_is_not_linearly_separable_from_raw_samples():
     """A linear model on raw samples stays well below what the temporal models reach (>0.85)."""
     data = synthetic_har(num_train=1200, num_val=600, seed=2)
@@ -123,6 +142,9 @@ def valid_arrays() -> dict:
         (dict(y_train=np.array([0, 1, 2, 1], dtype=np.int64)), "labels must lie in [0, 2)"),
         (dict(x_test=np.zeros((4, 3, 16), dtype=np.float32)), "both x_test and y_test"),
         (dict(classes=["only"]), "at least 2 classes"),
+        (dict(channels=["a", "b"]), "channels names 2 channels, x_train has 3"),
+        (dict(mean=np.zeros((3, 1)), std=None), "both mean and std"),
+        (dict(mean=np.zeros(3), std=np.ones(3)), "mean must be [channels, 1] = [3, 1]"),
     ],
 )
 def test_dataset_rejects_malformed_arrays_with_a_clear_message(change, message):
@@ -218,13 +240,13 @@ def test_a_restored_checkpoint_continues_exactly_like_the_original(
     def setup():
         model = build_model({"name": "cnn_tcn", "channels": 8, "levels": 2}, 6, 6, dropout=0.1)
         optimizer = make_optimizer(model, 3e-3, weight_decay=1e-2)
-        return model, optimizer, make_scheduler(optimizer, lr_schedule, max_epochs=3)
+        return model, optimizer, make_lr_scheduler(optimizer, lr_schedule, max_epochs=3)
 
     def run_epoch(model, optimizer, scheduler, seed):
         torch.manual_seed(seed)  # dropout
         generator = torch.Generator().manual_seed(seed)
         train_one_epoch(model, optimizer, x, y, 64, generator, 1.0, None, CPU)
-        step_scheduler(scheduler, evaluate(model, x_val, y_val, 300, CPU)[0])
+        step_lr_scheduler(scheduler, evaluate(model, x_val, y_val, 300, CPU)[0])
 
     torch.manual_seed(0)
     model, optimizer, scheduler = setup()
@@ -254,7 +276,7 @@ def test_a_mutated_lr_rescales_a_restored_schedule_and_weight_decay_is_replaced(
     """What PBT needs: the new config's lr and weight decay win over the checkpoint's."""
     model = torch.nn.Linear(2, 2)
     optimizer = make_optimizer(model, lr=1e-3, weight_decay=1e-4)
-    scheduler = make_scheduler(optimizer, "step", max_epochs=3)  # step_size 1, gamma 0.3
+    scheduler = make_lr_scheduler(optimizer, "step", max_epochs=3)  # step_size 1, gamma 0.3
     optimizer.step()
     scheduler.step()
     assert optimizer.param_groups[0]["lr"] == pytest.approx(3e-4)
@@ -282,3 +304,53 @@ def test_macro_f1_matches_a_hand_computed_example():
 def test_macro_f1_is_one_for_perfect_predictions():
     labels = torch.tensor([2, 0, 1, 2])
     assert macro_f1(labels, labels, num_classes=3) == 1.0
+
+
+# The chosen model: its test predictions and its export
+
+
+def standardized(raw: Dataset) -> Dataset:
+    """``raw`` as a loader hands it over: standardized with its training split's statistics."""
+    mean, std = channel_stats(raw.x_train)
+    x_train, x_val, x_test = (standardize(x, mean, std) for x in (raw.x_train, raw.x_val, raw.x_test))
+    return Dataset(
+        x_train, raw.y_train, x_val, raw.y_val, raw.classes, x_test, raw.y_test,
+        channels=raw.channels, sample_rate=raw.sample_rate, mean=mean, std=std,
+    )
+
+
+SMALL_MODELS = [{"name": "cnn_tcn", "channels": 8, "levels": 2}, {"name": "cnn_bilstm", "channels": 8, "hidden": 8}]
+
+
+@pytest.mark.parametrize("model_cfg", SMALL_MODELS, ids=lambda m: m["name"])
+def test_the_exported_model_classifies_raw_windows_as_the_checkpoint_does_standardized_ones(tmp_path, model_cfg):
+    raw = synthetic_har(num_train=120, num_val=30, num_test=40, seed=4)
+    raw.x_train[:, 3] = raw.x_train[:, 3] * 5 + 2  # a channel far from mean 0, std 1
+    data = standardized(raw)
+    config = {"model": model_cfg, "dropout": 0.1}
+    torch.manual_seed(0)
+    model = build_model(model_cfg, data.num_channels, data.num_classes, dropout=0.1)
+    optimizer = make_optimizer(model, 3e-3, weight_decay=0.0)
+    generator = torch.Generator().manual_seed(0)
+    train_one_epoch(model, optimizer, *tensors(data.x_train, data.y_train), 32, generator, 0.0, None, CPU)
+    save_checkpoint(tmp_path, model, optimizer, None, epoch=1)
+
+    info = export_model(config, tmp_path, data, tmp_path)
+    extra = {"inference.json": ""}
+    program = torch.export.load(tmp_path / info["file"], extra_files=extra).module()
+    with torch.no_grad():
+        exported = program(torch.from_numpy(raw.x_test))
+        checkpointed = model.eval()(torch.from_numpy(data.x_test))
+    torch.testing.assert_close(exported, checkpointed, rtol=1e-4, atol=1e-5)
+    predicted = predict_test_split(config, tmp_path, data)
+    np.testing.assert_array_equal(predicted["predictions"], exported.argmax(dim=1).numpy())
+    assert predicted["labels"] is data.y_test and predicted["classes"] == HAR_CLASSES
+    assert json.loads(extra["inference.json"]) == info
+    assert info["classes"] == HAR_CLASSES and info["channels"] == raw.channels
+    assert (info["window"], info["sample_rate"], info["model"]) == (64, 50.0, model_cfg)
+    np.testing.assert_allclose(info["mean"], data.mean.ravel())
+    np.testing.assert_allclose(info["std"], data.std.ravel())
+
+
+def test_without_a_test_split_there_is_nothing_to_predict(tmp_path, small_har):
+    assert predict_test_split({"model": {"name": "cnn_tcn"}, "dropout": 0.1}, tmp_path, small_har) is None

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import compose_config
-from trainables.uci_har import CHANNELS, uci_har
+from trainables.data.uci_har import CHANNELS, uci_har
 from tuner.errors import ConfigError
-from tuner.main import tune_from_config
+from tuner.pipeline import tune_from_config
 from tuner.run import build_data
 
 LABELS = ["WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING", "LAYING"]
@@ -95,6 +95,7 @@ def test_channels_are_standardized_with_training_statistics_only(uci_folder, tmp
     np.testing.assert_allclose(data.x_train.mean(axis=(0, 2)), 0, atol=1e-4)
     np.testing.assert_allclose(data.x_train.std(axis=(0, 2)), 1, atol=1e-3)
     assert abs(data.x_test.mean(axis=(0, 2))).max() > 0.1, "test subjects differ, so their mean is not 0"
+    assert data.channels == list(CHANNELS) and data.sample_rate == 50.0 and data.mean.shape == (9, 1)
 
 
 def test_channels_can_be_picked_by_name(uci_folder, tmp_path):
@@ -115,7 +116,7 @@ def test_the_second_load_reads_the_cache_and_a_changed_file_rebuilds_it(uci_fold
     def no_parsing(*args, **kwargs):
         raise AssertionError("parsed the raw files although the cache is valid")
 
-    monkeypatch.setattr("trainables.uci_har.read_windows", no_parsing)
+    monkeypatch.setattr("trainables.data.uci_har.read_windows", no_parsing)
     load(uci_folder, tmp_path)
     y_file = uci_folder / "UCI HAR Dataset" / "train" / "y_train.txt"
     y_file.write_text(y_file.read_text().replace("1\n", "2\n", 1))

@@ -18,15 +18,15 @@ from tests import wandb_runs
 from tests.conftest import compose_config
 from tests.wandb_runs import IncompleteRunFile, read_records, table, trial_runs
 from tuner import ConfigError
-from tuner import wandb_logger
-from tuner.main import tune_from_config
+from tuner import wandb_logger, wandb_mode
+from tuner.pipeline import tune_from_config
 from tuner.spec import build_spec
 
 FAKE_KEY = "fakekey0" + "0123456789abcdef" * 2  # 40 characters, like a real W&B key
 SCORED = [
     "trainable=tests.wandb_trainables.scored",
     "data._target_=tests.wandb_trainables.no_data",
-    "~data.num_train", "~data.num_val", "~data.window", "~data.seed",
+    "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
     "metric=score", "trial.max_failures=0", "logger=wandb", "logger.project=tuner-tests",
     "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}", "+train.x=0.5",
 ]
@@ -245,16 +245,16 @@ def test_runs_ray_tune_never_ended_are_closed_with_their_trials_csv_status(tmp_p
 
 
 def test_auto_mode_is_offline_without_credentials_and_online_with_them(wandb_without_login, monkeypatch):
-    assert wandb_logger.resolve_mode("auto") == "offline"
+    assert wandb_mode.resolve_mode("auto") == "offline"
     netrc = Path(wandb_without_login["NETRC"])
     netrc.write_text("machine api.wandb.ai\n  login user\n  password " + FAKE_KEY + "\n")
-    assert wandb_logger.resolve_mode("auto") == "online"
+    assert wandb_mode.resolve_mode("auto") == "online"
     netrc.write_text("")
     monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
-    assert wandb_logger.resolve_mode("auto") == "online"
+    assert wandb_mode.resolve_mode("auto") == "online"
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    assert wandb_logger.resolve_mode("auto") == "disabled"
-    assert wandb_logger.resolve_mode("offline") == "offline"
+    assert wandb_mode.resolve_mode("auto") == "disabled"
+    assert wandb_mode.resolve_mode("offline") == "offline"
 
 
 @pytest.mark.usefixtures("wandb_without_login")

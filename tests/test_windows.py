@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from trainables.windows import downsample, fill_gaps, label_runs, sliding_windows
+from trainables.data.parts.windows import downsample, fill_gaps, label_runs, sliding_windows
 
 
 def test_label_runs_split_at_every_change():

@@ -2,6 +2,8 @@
 
 `train(config, data)` is the only function that talks to Ray Tune; the pieces it is built from
 (`train_one_epoch`, `evaluate`, `save_checkpoint`, ...) are plain PyTorch and run without Ray.
+Once the search has chosen a trial, tuner calls `predict_test_split` and `export_model` with its
+checkpoint: the held-out test split is only ever seen there.
 """
 
 import math
@@ -9,6 +11,7 @@ import os
 import tempfile
 import time
 import warnings
+from typing import Callable
 
 import numpy as np
 import torch
@@ -16,6 +19,7 @@ from ray import tune
 from torch import Tensor, nn
 
 from trainables.data import Dataset
+from trainables.deployment import save_program
 from trainables.models import build_model
 
 METRICS = (
@@ -27,11 +31,12 @@ CHECKPOINT_FILE = "checkpoint.pt"
 Scheduler = torch.optim.lr_scheduler.LRScheduler | None  # None for lr_schedule "none"
 
 
-def train(config: dict, data: Dataset) -> None:
+def train(config: dict, data: Dataset, report: Callable[..., None] = tune.report) -> None:
     """Train `config["model"]` for `config["max_epochs"]` epochs, reporting METRICS after each one.
 
     Resumes from Ray Tune's checkpoint when there is one, so a paused or retried trial carries on
-    at the next epoch; PBT's mutated lr and weight decay replace the checkpoint's.
+    at the next epoch; PBT's mutated lr and weight decay replace the checkpoint's. `report` is
+    Ray Tune's, or the one tuner hands in (it adds the node and a weighted score).
     """
     torch.set_num_threads(config["threads"])
     device = resolve_device(config["device"])
@@ -39,7 +44,7 @@ def train(config: dict, data: Dataset) -> None:
     model = build_model(config["model"], data.num_channels, data.num_classes, config["dropout"])
     model.to(device)
     optimizer = make_optimizer(model, config["lr"], config["weight_decay"])
-    scheduler = make_scheduler(optimizer, config["lr_schedule"], config["max_epochs"])
+    scheduler = make_lr_scheduler(optimizer, config["lr_schedule"], config["max_epochs"])
     scaler = torch.amp.GradScaler("cuda") if config["amp"] and device.type == "cuda" else None
     x_train, y_train = as_tensor(data.x_train, device), as_tensor(data.y_train, device)
     x_val, y_val = as_tensor(data.x_val, device), as_tensor(data.y_val, device)
@@ -73,7 +78,7 @@ def train(config: dict, data: Dataset) -> None:
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"diverged at epoch {epoch}: train_loss={train_loss}")
         val_loss, val_acc, val_f1 = evaluate(model, x_val, y_val, config["batch_size"], device)
-        step_scheduler(scheduler, val_loss)
+        step_lr_scheduler(scheduler, val_loss)
         epoch_time = time.perf_counter() - start
         train_time_s += epoch_time
         metrics = {
@@ -92,9 +97,9 @@ def train(config: dict, data: Dataset) -> None:
         if epoch % config["checkpoint_every"] == 0 or epoch == config["max_epochs"]:
             with tempfile.TemporaryDirectory() as directory:
                 save_checkpoint(directory, model, optimizer, scheduler, epoch, scaler, train_time_s)
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+                report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
         else:
-            tune.report(metrics)
+            report(metrics)
 
 
 def train_one_epoch(
@@ -193,7 +198,7 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.op
     return optimizer
 
 
-def make_scheduler(
+def make_lr_scheduler(
     optimizer: torch.optim.Optimizer, lr_schedule: str, max_epochs: int
 ) -> Scheduler:
     """The per-epoch learning-rate schedule named `lr_schedule`: none, step, plateau or cosine."""
@@ -209,7 +214,7 @@ def make_scheduler(
     raise ValueError(f"lr_schedule is {lr_schedule!r}; choose one of none, step, plateau, cosine")
 
 
-def step_scheduler(scheduler: Scheduler, val_loss: float) -> None:
+def step_lr_scheduler(scheduler: Scheduler, val_loss: float) -> None:
     """Advance the schedule by one epoch; the plateau schedule watches the validation loss."""
     if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         scheduler.step(val_loss)
@@ -272,6 +277,41 @@ def load_checkpoint(
     if scaler is not None and state["scaler"] is not None:
         scaler.load_state_dict(state["scaler"])
     return state["epoch"], state["train_time_s"]
+
+
+def load_model(config: dict, checkpoint_dir: str | os.PathLike, data: Dataset) -> nn.Module:
+    """The model of a trial's checkpoint, on the CPU in eval mode."""
+    model = build_model(config["model"], data.num_channels, data.num_classes, config["dropout"])
+    state = torch.load(os.path.join(checkpoint_dir, CHECKPOINT_FILE), map_location="cpu")
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+@torch.no_grad()
+def predict_test_split(config: dict, checkpoint_dir: str | os.PathLike, data: Dataset) -> dict | None:
+    """The checkpoint's predicted class for every window of the test split, beside the true
+    labels and the class names (what tuner scores); None when the data has no test split."""
+    if data.x_test is None:
+        return None
+    model = load_model(config, checkpoint_dir, data)
+    x = torch.from_numpy(data.x_test)
+    logits = torch.cat([model(x[i : i + 512]) for i in range(0, len(x), 512)])
+    return {"labels": data.y_test, "predictions": logits.argmax(dim=1).numpy(), "classes": list(data.classes)}
+
+
+def export_model(config: dict, checkpoint_dir: str | os.PathLike, data: Dataset, folder: str | os.PathLike) -> dict:
+    """Write the checkpoint's model into `folder` as one file that classifies raw windows without
+    this project (see trainables.deployment); returns what the file holds besides the model."""
+    info = {
+        "model": config["model"],
+        "classes": list(data.classes),
+        "channels": list(data.channels or [f"channel_{i}" for i in range(data.num_channels)]),
+        "window": data.window,
+        "sample_rate": data.sample_rate,
+        "mean": None if data.mean is None else np.ravel(data.mean).tolist(),
+        "std": None if data.std is None else np.ravel(data.std).tolist(),
+    }
+    return save_program(load_model(config, checkpoint_dir, data), folder, info)
 
 
 def resolve_device(device: str) -> torch.device:

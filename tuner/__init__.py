@@ -1,7 +1,9 @@
 """tuner: Hydra configs compiled into Ray Tune runs.
 
-The data flow follows the modules: ``space`` compiles the search space, ``spec`` validates the
-composed config into a run spec, ``run`` drives Ray Tune, ``results`` writes the results folder.
+The data flow follows the modules: ``space`` parses the search space, ``spec`` validates the
+composed config into a run spec, ``search`` holds the searchers and schedulers, ``run`` drives
+Ray Tune, ``outcome`` reads what it left, ``results`` writes and reads results folders; the
+``pipeline`` puts them together for ``python -m tuner`` (``main``).
 """
 
 from tuner.errors import ConfigError

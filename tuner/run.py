@@ -1,47 +1,38 @@
-"""Drive one Ray Tune run from a RunSpec: connect to Ray, share the data, fit."""
+"""Drive one Ray Tune run from a RunSpec: connect to Ray, check what a trial needs, share the
+data, fit. What the run left is read by tuner.outcome."""
 
 from __future__ import annotations
 
 import functools
 import logging
 import os
-from dataclasses import dataclass
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
 import hydra
 import ray
 from ray import tune
-from ray.train._internal.session import get_session
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from tuner import space as space_lib
+from tuner import storage
 from tuner.errors import ConfigError
-from tuner.spec import SCORE, RunSpec
+from tuner.outcome import FINISHED_STATES, Outcome, trial_states
+from tuner.search import make_search
+from tuner.spec import SCORE, RunSpec, takes_report
+from tuner.trials import NODE_KEY
 from tuner.wandb_logger import trial_callbacks
 
 log = logging.getLogger(__name__)
-# HyperBand can end a run with a trial PAUSED at its last rung: it is done, not waiting.
-FINISHED_STATES = ("TERMINATED", "ERROR", "PAUSED")
-NODES_FILE = "trial_nodes.csv"
 
 
-@dataclass
-class Outcome:
-    """What Ray Tune left: its results, each trial's final state, and whether it was cut short."""
+def run(spec: RunSpec, data: Any, resume: bool = False) -> Outcome:
+    """Run the search (or resume it from where Ray Tune saved it); trial errors are recorded.
 
-    grid: tune.ResultGrid
-    states: dict[str, str]
-    interrupted: bool
-
-
-def run(
-    spec: RunSpec, data: Any, searcher: Any, scheduler: Any, resume: bool = False
-) -> Outcome:
-    """Run the search (or resume it from its results folder); trial errors are recorded.
-
-    The caller has built the searcher and scheduler (tuner.search), connected to Ray
-    (connect) and checked resources (check_resources); a resumed run uses its saved ones.
+    The caller has connected to Ray (connect) and checked resources (check_resources); a
+    resumed run uses its saved searcher and scheduler.
     """
     # Keeping one checkpoint per trial makes Ray snapshot its state on each save, by design.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -51,14 +42,14 @@ def run(
         tune.with_parameters(trial_function(spec), data=data),
         {"cpu": spec.cpus, "gpu": spec.gpus},
     )
+    searcher, scheduler, param_space = make_search(spec)
+    experiment = experiment_path(spec)
     if resume:
-        tuner = tune.Tuner.restore(
-            str(spec.results_dir), trainable, resume_unfinished=True, param_space=spec.param_space
-        )
+        tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True, param_space=param_space)
     else:
         tuner = tune.Tuner(
             trainable,
-            param_space=spec.param_space,
+            param_space=param_space,
             tune_config=tune.TuneConfig(
                 metric=spec.metric,
                 mode=spec.mode,
@@ -69,8 +60,8 @@ def run(
                 reuse_actors=True,  # a new trial reuses a finished one's process
             ),
             run_config=tune.RunConfig(
-                name=spec.results_dir.name,
-                storage_path=str(spec.results_dir.parent),
+                name=storage.name(experiment),
+                storage_path=storage.parent(experiment),
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                 checkpoint_config=tune.CheckpointConfig(
                     num_to_keep=1,
@@ -80,53 +71,26 @@ def run(
                 callbacks=[
                     CSVLoggerCallback(),
                     JsonLoggerCallback(),  # params.json: the config each trial got
-                    NodeRecorder(spec.results_dir / NODES_FILE),
                     *trial_callbacks(spec),
                 ],
                 verbose=1,
             ),
         )
     grid = tuner.fit()
-    states = trial_states(spec.results_dir)
+    states = trial_states(experiment)
     unfinished = any(state not in FINISHED_STATES for state in states.values())
     return Outcome(grid, states, unfinished or len(states) < spec.expected_trials)
 
 
-def trial_states(results_dir: Path) -> dict[str, str]:
-    """Each trial's state as Ray Tune last saved it (TERMINATED, ERROR, RUNNING, PENDING, ...).
-
-    Read from the saved experiment state: after an interrupt Ray stops the trials it held in
-    memory and marks them terminated, but the state it saved first tells which were unfinished.
-    """
-    analysis = tune.ExperimentAnalysis(str(results_dir))
-    return {trial.trial_id: trial.status for trial in analysis.trials}
+def experiment_path(spec: RunSpec) -> str:
+    """Where Ray Tune keeps this run's state, trials and checkpoints: the bucket when there is
+    one, else the results folder itself."""
+    return spec.remote or str(spec.results_dir)
 
 
-class NodeRecorder(tune.Callback):
-    """Appends (trial id, node id) each time a trial starts, so moves between nodes show.
-
-    A file, not memory: it survives the driver's death and is extended by a resumed run.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        actor = trial.temporary_state.ray_actor
-        node = ray._private.state.actors(actor._actor_id.hex())["Address"]["NodeID"]
-        with self.path.open("a") as out:
-            out.write(f"{trial.trial_id},{node}\n")
-
-
-def read_nodes(results_dir: Path) -> dict[str, list[str]]:
-    """The nodes each trial ran on, in order of its starts."""
-    nodes: dict[str, list[str]] = {}
-    path = results_dir / NODES_FILE
-    for line in path.read_text().splitlines() if path.exists() else []:
-        trial_id, node = line.split(",")
-        if node not in nodes.setdefault(trial_id, []):
-            nodes[trial_id].append(node)
-    return nodes
+def can_resume(spec: RunSpec) -> bool:
+    """Whether Ray Tune saved a state of this run that it can continue."""
+    return tune.Tuner.can_restore(experiment_path(spec))
 
 
 def check_resources(spec: RunSpec) -> None:
@@ -172,6 +136,44 @@ def build_data(data_config: dict[str, Any]) -> Any:
         raise ConfigError("data", f"building the data failed: {cause}", "fix the data.* keys") from None
 
 
+def check_shared_folder(root: Path) -> list[str]:
+    """cluster=remote with a folder as storage: every alive node must see the driver's folder at
+    the same path. A marker written there is read back by one tiny task on each node, and
+    removed whatever they answer. Returns the ids of the nodes checked."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        marker = root / f".tuner-visible-{uuid.uuid4().hex}"
+        token = uuid.uuid4().hex
+        marker.write_text(token)
+    except OSError as err:
+        raise ConfigError("storage", f"cannot write in {root} ({err.strerror or err})", "give a folder you can write to") from None
+    try:
+        nodes = [node["NodeID"] for node in ray.nodes() if node["Alive"]]
+        read = ray.remote(num_cpus=0)(_read_marker)
+        on_each_node = [
+            read.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(str(marker))
+            for node in nodes
+        ]
+        answers = ray.get(on_each_node, timeout=120)
+    finally:
+        marker.unlink(missing_ok=True)
+    blind = [node for node, answer in zip(nodes, answers) if answer != token]
+    if blind:
+        raise ConfigError(
+            "storage",
+            f"{root} is not the same folder on {len(blind)} of {len(nodes)} nodes (node {blind[0][:12]} cannot read it)",
+            "mount it at the same path on every node (NFS, EFS), or use a bucket: storage=s3://<bucket>/<prefix>",
+        )
+    return nodes
+
+
+def _read_marker(path: str) -> str | None:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return None
+
+
 def connect(cluster: dict[str, Any]) -> None:
     """Start an embedded Ray (cluster=local) or join a running one (cluster=remote).
 
@@ -197,8 +199,9 @@ def connect(cluster: dict[str, Any]) -> None:
 
 
 def trial_function(spec: RunSpec) -> Callable[[dict[str, Any], Any], None]:
-    """Wrap the trainable: drop inactive conditional parameters, nest dotted names, and add the
-    weighted score to each report when the run ranks by one."""
+    """Wrap the trainable: drop inactive conditional parameters, nest dotted names, and hand a
+    trainable that takes ``report`` tuner's own, which adds the node the trial runs on and, when
+    the run ranks by one, the weighted score to each of its reports."""
     score = functools.partial(weighted_score, spec.objectives, spec.weights) if spec.weights else None
     return functools.update_wrapper(
         functools.partial(_run_trial, spec.trainable, spec.base_config, spec.params, score),
@@ -207,7 +210,7 @@ def trial_function(spec: RunSpec) -> Callable[[dict[str, Any], Any], None]:
 
 
 def _run_trial(
-    trainable: Callable[[dict[str, Any], Any], None],
+    trainable: Callable[..., None],
     base_config: dict[str, Any],
     params: list[space_lib.Param],
     score: Callable[[dict[str, Any]], float] | None,
@@ -215,20 +218,16 @@ def _run_trial(
     data: Any,
 ) -> None:
     trial_config = space_lib.apply(base_config, space_lib.active(params, config))
-    if score is None:
+    if not takes_report(trainable):
         trainable(trial_config, data)
         return
-    # Every report of the trainable (ray.tune.report) reaches this trial's session object:
-    # scoring there leaves the trainable unchanged.
-    session = get_session()
-    report = session.report
-    session.report = lambda metrics, checkpoint=None: report(
-        {**metrics, SCORE: score(metrics)}, checkpoint=checkpoint
-    )
-    try:
-        trainable(trial_config, data)
-    finally:
-        session.report = report
+    node = ray.get_runtime_context().get_node_id()
+
+    def report(metrics: dict[str, Any], checkpoint: tune.Checkpoint | None = None) -> None:
+        extra = {NODE_KEY: node} | ({SCORE: score(metrics)} if score else {})
+        tune.report({**metrics, **extra}, checkpoint=checkpoint)
+
+    trainable(trial_config, data, report=report)
 
 
 def weighted_score(

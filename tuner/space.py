@@ -1,4 +1,5 @@
-"""Compile the YAML ``space:`` into Ray Tune domains or an Optuna define-by-run function.
+"""Parse the YAML ``space:`` into plain data: a list of ``Param``, checked, conditions ordered.
+Each searcher converts the list into its own form beside its code (tuner/search/).
 
 A space maps parameter names to distributions. Names are dotted paths into the trial config
 (``lr``, ``model.channels``); nested YAML mappings give the same names::
@@ -20,11 +21,8 @@ from __future__ import annotations
 
 import copy
 import math
-import statistics
 from dataclasses import dataclass, field
 from typing import Any, Mapping
-
-from ray import tune
 
 from tuner.errors import ConfigError
 
@@ -40,9 +38,7 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "grid": ("values",),
 }
 CONSTANT = "constant"
-SEARCHERS = ("basic", "random", "grid", "optuna", "nsga2")
-OPTUNA_SEARCHERS = ("optuna", "nsga2")  # searchers that sample through an Optuna study
-_CONTINUOUS = ("uniform", "loguniform", "quniform", "qloguniform", "randint", "qrandint", "normal")
+CONTINUOUS = ("uniform", "loguniform", "quniform", "qloguniform", "randint", "qrandint", "normal")
 _INTEGER = ("randint", "qrandint")
 
 
@@ -108,17 +104,17 @@ def _parse_distribution(name: str, node: Mapping[str, Any], key: str) -> Param:
     for needed in required:
         if needed not in node or node[needed] is None:
             raise ConfigError(key, f"a {kind} distribution needs '{needed}'", f"add {key}.{needed}")
-    args = {k: _plain(node[k]) for k in required}
+    args = {k: _native(node[k]) for k in required}
     _check_args(kind, args, key)
     return Param(name, kind, args, _parse_when(node.get("when"), f"{key}.when"))
 
 
-def _plain(value: Any) -> Any:
-    """OmegaConf containers become plain lists so Ray and Optuna can take them."""
+def _native(value: Any) -> Any:
+    """OmegaConf containers as Python lists and dicts, which Ray and Optuna take."""
     if hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _native(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig":
-        return [_plain(v) for v in value]
+        return [_native(v) for v in value]
     return value
 
 
@@ -148,7 +144,7 @@ def _check_args(kind: str, args: dict[str, Any], key: str) -> None:
         raise ConfigError(key, f"{kind} bounds must be integers", "use whole numbers or uniform")
     if "q" in args and args["q"] <= 0:
         raise ConfigError(f"{key}.q", f"must be > 0, got {args['q']}", "give a positive step")
-    if kind == "qloguniform" and _grid_bounds(args)[0] > high:
+    if kind == "qloguniform" and grid_bounds(args)[0] > high:
         raise ConfigError(key, f"no multiple of q ({args['q']}) lies in [{low}, {high}]", f"lower {key}.q")
 
 
@@ -159,7 +155,7 @@ def _parse_when(when: Any, key: str) -> dict[str, tuple[Any, ...]]:
         raise ConfigError(key, "must map parameter names to values", "e.g. when: {model.name: x}")
     parsed = {}
     for name, allowed in when.items():
-        allowed = _plain(allowed)
+        allowed = _native(allowed)
         parsed[name] = tuple(allowed) if isinstance(allowed, list) else (allowed,)
     return parsed
 
@@ -179,112 +175,9 @@ def _order_conditions(params: list[Param], key: str) -> list[Param]:
     return ordered
 
 
-def to_ray(params: list[Param], searcher: str) -> dict[str, Any]:
-    """Ray Tune's flat param_space for the random, basic (Ray's default) or grid searcher.
-
-    ``basic`` expands grid entries (each point run num_samples times) and samples the rest;
-    ``random`` samples grid entries like choices; ``grid`` runs the cartesian product of every
-    choice and grid entry and cannot take a continuous distribution.
-    """
-    return {p.name: _ray_domain(p, searcher) for p in params}
-
-
-def _ray_domain(param: Param, searcher: str) -> Any:
-    kind, args = param.type, param.args
-    if kind == CONSTANT:
-        return args["value"]
-    if searcher == "grid":
-        if kind in _CONTINUOUS:
-            raise ConfigError(
-                f"space.{param.name}",
-                f"search=grid cannot take a {kind} distribution",
-                "give it type grid or choice with values, or use search=random",
-            )
-        return tune.grid_search(args["values"])
-    if kind == "grid":
-        return tune.grid_search(args["values"]) if searcher == "basic" else tune.choice(args["values"])
-    if kind == "choice":
-        return tune.choice(args["values"])
-    if kind == "uniform":
-        return tune.uniform(args["low"], args["high"])
-    if kind == "loguniform":
-        return tune.loguniform(args["low"], args["high"])
-    if kind == "quniform":
-        return tune.quniform(args["low"], args["high"], args["q"])
-    if kind == "qloguniform":
-        return tune.qloguniform(args["low"], args["high"], args["q"])
-    if kind == "randint":
-        return tune.randint(int(args["low"]), int(args["high"]) + 1)
-    if kind == "qrandint":
-        return tune.qrandint(int(args["low"]), int(args["high"]), int(args["q"]))
-    return tune.randn(args["mean"], args["sd"])
-
-
-class OptunaSpace:
-    """Optuna define-by-run function: suggests each active parameter in condition order.
-
-    Optuna has no normal distribution, so a normal parameter is suggested as its quantile
-    (uniform in (0, 1)) and mapped through the inverse normal CDF: TPE models the quantile,
-    which orders values exactly as the normal does.
-    """
-
-    def __init__(self, params: list[Param]) -> None:
-        for param in params:
-            _check_optuna(param)
-        self.params = params
-
-    def __call__(self, trial: Any) -> dict[str, Any]:
-        sampled: dict[str, Any] = {}
-        for param in self.params:
-            if param.is_active(sampled):
-                sampled[param.name] = _suggest(trial, param)
-        return sampled
-
-
-def to_optuna(params: list[Param]) -> OptunaSpace:
-    """The define-by-run space that Ray Tune's OptunaSearch takes."""
-    return OptunaSpace(params)
-
-
-def _check_optuna(param: Param) -> None:
-    if param.type == "grid":
-        raise ConfigError(
-            f"space.{param.name}",
-            "search=optuna cannot take a grid entry",
-            "give it type choice, or use search=grid or search=fifo",
-        )
-    if param.type == "choice":
-        for value in param.args["values"]:
-            if value is not None and not isinstance(value, (bool, int, float, str)):
-                raise ConfigError(
-                    f"space.{param.name}.values",
-                    f"search=optuna takes only scalar choices, got {value!r}",
-                    "use scalar values or another search",
-                )
-
-
-def _suggest(trial: Any, param: Param) -> Any:
-    kind, args, name = param.type, param.args, param.name
-    if kind == CONSTANT:
-        return args["value"]
-    if kind == "choice":
-        return trial.suggest_categorical(name, args["values"])
-    if kind == "uniform":
-        return trial.suggest_float(name, args["low"], args["high"])
-    if kind == "loguniform":
-        return trial.suggest_float(name, args["low"], args["high"], log=True)
-    if kind == "quniform":
-        return trial.suggest_float(name, args["low"], args["high"], step=args["q"])
-    if kind == "qloguniform":
-        low, high = _grid_bounds(args)
-        value = trial.suggest_float(name, low, high, log=True)
-        return _typed(param, round(value / args["q"]) * args["q"])
-    if kind == "randint":
-        return trial.suggest_int(name, int(args["low"]), int(args["high"]))
-    if kind == "qrandint":
-        return trial.suggest_int(name, int(args["low"]), int(args["high"]), step=int(args["q"]))
-    quantile = trial.suggest_float(name, 1e-6, 1 - 1e-6)
-    return statistics.NormalDist(args["mean"], args["sd"]).inv_cdf(quantile)
+def sampled_names(params: list[Param]) -> list[str]:
+    """The names of the parameters a search samples (not the constants): trials.csv's columns."""
+    return [p.name for p in params if p.type != CONSTANT]
 
 
 def active(params: list[Param], sampled: Mapping[str, Any]) -> dict[str, Any]:
@@ -292,17 +185,17 @@ def active(params: list[Param], sampled: Mapping[str, Any]) -> dict[str, Any]:
     kept: dict[str, Any] = {}
     for param in params:
         if param.name in sampled and param.is_active(kept):
-            kept[param.name] = _typed(param, sampled[param.name])
+            kept[param.name] = typed(param, sampled[param.name])
     return kept
 
 
-def _grid_bounds(args: Mapping[str, Any]) -> tuple[float, float]:
+def grid_bounds(args: Mapping[str, Any]) -> tuple[float, float]:
     """The lowest and highest multiples of q inside [low, high], as Ray's quantized domains use."""
     q = args["q"]
     return math.ceil(args["low"] / q) * q, math.floor(args["high"] / q) * q
 
 
-def _typed(param: Param, value: Any) -> Any:
+def typed(param: Param, value: Any) -> Any:
     """An integral qloguniform's value as an int: Ray samples it as a float."""
     if param.type != "qloguniform" or value is None:
         return value
@@ -322,13 +215,13 @@ def apply(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
     return config
 
 
-def trial_count(params: list[Param], searcher: str, num_samples: int) -> int:
-    """How many trials a search creates: grid points times samples, as Ray Tune counts them."""
-    if searcher == "grid":
-        axes = [p for p in params if p.type in ("grid", "choice")]
-    elif searcher == "basic":
-        axes = [p for p in params if p.type == "grid"]
-    else:
-        axes = []
-    points = math.prod(len(p.args["values"]) for p in axes)
-    return points if searcher == "grid" else points * num_samples
+def flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one level of dotted names, the inverse of ``apply``:
+    {"model": {"channels": 32}} -> {"model.channels": 32}."""
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, Mapping):
+            flat |= flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

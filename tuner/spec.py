@@ -1,25 +1,28 @@
 """Validate a composed config into a RunSpec: everything Ray Tune needs, checked before it starts.
 
 Each trial's config is the ``train:`` section plus ``model``, ``max_epochs``, ``seed`` and
-``threads``; the names in ``space:`` address it (``lr``, ``model.channels``).
+``threads``; the names in ``space:`` address it (``lr``, ``model.channels``). Nothing here imports
+Ray or W&B: a config is checked without starting either.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from tuner import search as search_lib
 from tuner import space as space_lib
-from tuner import wandb_logger
-from tuner.errors import ConfigError
+from tuner import storage
+from tuner.errors import ConfigError, check_count, check_positive, first_line
+from tuner.wandb_mode import MODES, resolve_mode
 
-SCHEDULERS = ("fifo", "asha", "hyperband")
 SCORE = "weighted_score"  # the metric a weighted multi-objective run reports and ranks by
 LOGGER_KEYS = {
     "none": ("kind",),
@@ -32,15 +35,15 @@ class RunSpec:
     """A validated tuning run: what to train, on what space, with which search and resources."""
 
     name: str
-    results_dir: Path
+    results_dir: Path  # where tuner writes its files, on the driver
+    remote: str | None  # the bucket URI the results folder is copied to; None: results_dir is it
     trainable: Callable[..., None]
     data: dict[str, Any]
     base_config: dict[str, Any]
     params: list[space_lib.Param]
-    param_space: dict[str, Any]
-    optuna_space: space_lib.OptunaSpace | None
-    searcher: str
-    scheduler: dict[str, Any]
+    searcher: str  # a name in tuner.search.SEARCHERS
+    searcher_options: dict[str, Any]  # its own options (NSGA-II's population_size)
+    scheduler: dict[str, Any]  # {"type": a name in tuner.search.SCHEDULERS, its options...}
     max_concurrent: int | None
     metric: str
     mode: str
@@ -56,37 +59,33 @@ class RunSpec:
     cluster: dict[str, Any]
     logger: dict[str, Any]
     config: dict[str, Any]
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # stage two: the configs to train
 
 
-def build_spec(cfg: DictConfig, results_dir: Path) -> RunSpec:
-    """Check every user-facing key of ``cfg`` and compile the space for the chosen searcher."""
+def build_spec(cfg: DictConfig, results_dir: Path, remote: str | None = None) -> RunSpec:
+    """Check every user-facing key of ``cfg``, the space against the chosen searcher included."""
     config = _resolve(cfg)
-    _check_positive(config, "num_samples", integer=True)
-    _check_positive(config, "max_epochs", integer=True)
+    check_count(config.get("num_samples"), "num_samples")
+    check_count(config.get("max_epochs"), "max_epochs")
     if config["mode"] not in ("min", "max"):
         raise ConfigError("mode", f"must be min or max, got {config['mode']!r}", "set mode=max or mode=min")
-    if "://" in str(config["storage"]):
-        raise ConfigError(
-            "storage",
-            f"'{config['storage']}' is a URI; the results folder must be a filesystem path",
-            "mount the bucket or network filesystem at the same path on every node and give it",
-        )
+    check_cluster_storage(config["cluster"], str(config["storage"]))
     trial = config["trial"]
-    _check_positive(trial, "cpus", key="trial.cpus")
+    check_positive(trial.get("cpus"), "trial.cpus")
     if trial["gpus"] < 0:
         raise ConfigError("trial.gpus", f"must be >= 0, got {trial['gpus']}", "set trial.gpus=0 or a fraction like 0.25")
 
-    search = config["search"]
-    searcher = search["searcher"]
-    if searcher not in space_lib.SEARCHERS:
-        raise ConfigError("search.searcher", f"unknown searcher '{searcher}'", f"use one of: {', '.join(space_lib.SEARCHERS)}")
-    scheduler = dict(search["scheduler"])
-    if scheduler.get("type") not in SCHEDULERS:
-        raise ConfigError("search.scheduler.type", f"unknown scheduler {scheduler.get('type')!r}", f"use one of: {', '.join(SCHEDULERS)}")
-    objectives = check_objectives(config, searcher, scheduler["type"])
-    weights = check_weights(config.get("weights"), objectives, searcher)
+    search = search_lib.check_search(config["search"], config["max_epochs"])
+    objectives = check_objectives(config, search)
+    weights = check_weights(config.get("weights"), objectives, search.searcher)
 
-    trainable, module = import_trainable(config["trainable"])
+    trainable, module = import_function(config["trainable"], "trainable", "set trainable=<package>.<module>.<function>, e.g. trainables.har.train")
+    if weights and not takes_report(trainable):
+        raise ConfigError(
+            "weights",
+            f"{config['trainable']} reports through ray.tune.report itself, so tuner cannot add {SCORE} to its reports",
+            "give it a report argument (def train(config, data, report=tune.report)) and call report(...), or use search=nsga2",
+        )
     reported = getattr(module, "METRICS", None)
     for objective in objectives:
         key = "metric" if objective is objectives[0] else f"objectives.{objective['metric']}"
@@ -96,32 +95,35 @@ def build_spec(cfg: DictConfig, results_dir: Path) -> RunSpec:
                 f"'{objective['metric']}' is never reported by {config['trainable']}",
                 f"use one of: {', '.join(reported)}",
             )
-    _check_target(config["data"], "data._target_")
+    target = config["data"].get("_target_") if isinstance(config["data"], dict) else None
+    if not target:
+        raise ConfigError("data._target_", "is missing", "name the function that builds the data")
+    import_function(target, "data._target_", "fix the import path")
 
     base_config = trial_base_config(config)
     params = space_lib.parse_space(config["space"] or {})
     _check_names(params, base_config)
-    optuna_space = space_lib.to_optuna(params) if searcher in space_lib.OPTUNA_SEARCHERS else None
-    param_space = {} if optuna_space else space_lib.to_ray(params, searcher)
+    search_lib.check_space(params, search.searcher)
+    samples = search_lib.SEARCHERS[search.searcher].samples
 
     return RunSpec(
         name=config["name"],
         results_dir=results_dir,
+        remote=remote,
         trainable=trainable,
         data=config["data"],
         base_config=base_config,
         params=params,
-        param_space=param_space,
-        optuna_space=optuna_space,
-        searcher=searcher,
-        scheduler=scheduler,
-        max_concurrent=search.get("max_concurrent"),
+        searcher=search.searcher,
+        searcher_options=search.searcher_options,
+        scheduler=search.scheduler,
+        max_concurrent=search.max_concurrent,
         metric=SCORE if weights else config["metric"],
         mode="max" if weights else config["mode"],
         objectives=objectives,
         weights=weights,
-        num_samples=1 if searcher == "grid" else config["num_samples"],
-        expected_trials=space_lib.trial_count(params, searcher, config["num_samples"]),
+        num_samples=config["num_samples"] if samples else 1,
+        expected_trials=search_lib.trial_count(params, search.searcher, config["num_samples"]),
         max_epochs=config["max_epochs"],
         seed=config["seed"],
         cpus=trial["cpus"],
@@ -133,8 +135,33 @@ def build_spec(cfg: DictConfig, results_dir: Path) -> RunSpec:
     )
 
 
-def check_objectives(config: dict[str, Any], searcher: str, scheduler: str) -> list[dict[str, str]]:
-    """``metric`` and ``objectives`` as one list of {metric, mode}; NSGA-II needs several."""
+def check_cluster_storage(cluster: dict[str, Any], location: str) -> None:
+    """Storage every node can reach: a bucket (checked when the run prepares, as it takes the
+    network), or with cluster=remote an absolute path (a relative one would land in a job's
+    temporary folder); no Ray Client address."""
+    if cluster.get("kind") == "remote" and not storage.is_uri(location) and not Path(location).expanduser().is_absolute():
+        raise ConfigError(
+            "storage",
+            f"'{location}' is relative: on a cluster it would land in the job's temporary working folder",
+            "give a bucket (storage=s3://<bucket>/<prefix>) or a folder mounted on every node (storage=/mnt/shared/tuner)",
+        )
+    address = str(cluster.get("address") or "")
+    if address.startswith("ray://"):
+        raise ConfigError(
+            "cluster.address",
+            f"'{address}' is a Ray Client address: the run would drive Ray Tune from the head, away from its results folder",
+            "submit the run as a job (ray job submit --address http://<head>:8265 -- python -m tuner cluster=remote ...)",
+        )
+
+
+def takes_report(trainable: Callable[..., None]) -> bool:
+    """Whether the trainable reports through a ``report`` argument that tuner hands it (and so
+    can get the weighted score and its node added), rather than calling ray.tune.report."""
+    return "report" in inspect.signature(trainable).parameters
+
+
+def check_objectives(config: dict[str, Any], search: search_lib.CheckedSearch) -> list[dict[str, str]]:
+    """``metric`` and ``objectives`` as one list of {metric, mode}; a Pareto search needs several."""
     extra = config.get("objectives") or {}
     if not isinstance(extra, dict):
         raise ConfigError("objectives", f"must map metrics to min or max, got {extra!r}", "set objectives={num_params:min}")
@@ -145,10 +172,15 @@ def check_objectives(config: dict[str, Any], searcher: str, scheduler: str) -> l
         if metric == config["metric"]:
             raise ConfigError(f"objectives.{metric}", "is already the run's metric", "list only the other metrics")
         objectives.append({"metric": metric, "mode": mode})
-    if searcher == "nsga2" and len(objectives) < 2:
-        raise ConfigError("objectives", "search=nsga2 needs a metric to trade off against the run's metric", "set objectives={num_params:min} or objectives={latency_ms:min}")
-    if searcher == "nsga2" and scheduler != "fifo":
-        raise ConfigError("search.scheduler.type", f"{scheduler} stops trials by one metric; NSGA-II weighs several", "use search.scheduler.type=fifo")
+    if search_lib.SEARCHERS[search.searcher].pareto:
+        if len(objectives) < 2:
+            raise ConfigError(
+                "objectives", f"search={search.searcher} needs a metric to trade off against the run's metric",
+                "set objectives={num_params:min} or objectives={latency_ms:min}",
+            )
+        scheduler = search.scheduler["type"]
+        if search_lib.SCHEDULERS[scheduler].stops_early:
+            raise ConfigError("search.scheduler.type", f"{scheduler} stops trials by one metric; {search.searcher} weighs several", "use search.scheduler.type=fifo")
     return objectives
 
 
@@ -157,21 +189,21 @@ def check_weights(
 ) -> dict[str, float] | None:
     """The weights of a weighted score; a one-metric search with several objectives needs them."""
     names = [o["metric"] for o in objectives]
+    pareto = search_lib.SEARCHERS[searcher].pareto
     if weights is None:
-        if len(objectives) > 1 and searcher != "nsga2":
+        if len(objectives) > 1 and not pareto:
             raise ConfigError(
                 "weights",
                 f"search.searcher={searcher} optimises one metric, but objectives are {', '.join(names)}",
                 f"set weights={{{names[0]}:1,{names[1]}:0.001}} for a weighted score, or use search=nsga2",
             )
         return None
-    if searcher == "nsga2":
-        raise ConfigError("weights", "search=nsga2 searches the Pareto front itself", "drop weights")
+    if pareto:
+        raise ConfigError("weights", f"search={searcher} searches the Pareto front itself", "drop weights")
     if not isinstance(weights, dict) or sorted(weights) != sorted(names):
         raise ConfigError("weights", f"needs one weight for each of {', '.join(names)}, got {weights!r}", "give each objective a weight")
     for metric, weight in weights.items():
-        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight <= 0:
-            raise ConfigError(f"weights.{metric}", f"must be a positive number, got {weight!r}", "the mode (min or max) sets the sign; the weight sets the scale")
+        check_positive(weight, f"weights.{metric}", fix="the mode (min or max) sets the sign; the weight sets the scale")
     return {metric: float(weight) for metric, weight in weights.items()}
 
 
@@ -188,8 +220,8 @@ def check_logger(logger: dict[str, Any]) -> dict[str, Any]:
     if kind == "none":
         return {"kind": kind, "mode": "disabled"}
     mode = logger.get("mode", "auto")
-    if mode not in wandb_logger.MODES:
-        raise ConfigError("logger.mode", f"must be one of {', '.join(wandb_logger.MODES)}, got {mode!r}", "set logger.mode=auto")
+    if mode not in MODES:
+        raise ConfigError("logger.mode", f"must be one of {', '.join(MODES)}, got {mode!r}", "set logger.mode=auto")
     if not isinstance(logger.get("project"), str) or not logger["project"]:
         raise ConfigError("logger.project", "needs a W&B project name", "set logger.project=<name>")
     for key in ("entity", "notes"):
@@ -198,8 +230,8 @@ def check_logger(logger: dict[str, Any]) -> dict[str, Any]:
     tags = logger.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
         raise ConfigError("logger.tags", f"must be a list of words, got {tags!r}", "set logger.tags=[a,b]")
-    _check_positive(logger, "timeout", key="logger.timeout")
-    return {**logger, "tags": tags, "mode": wandb_logger.resolve_mode(mode)}
+    check_positive(logger.get("timeout"), "logger.timeout")
+    return {**logger, "tags": tags, "mode": resolve_mode(mode)}
 
 
 def trial_base_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -213,38 +245,40 @@ def trial_base_config(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def import_trainable(path: str) -> tuple[Callable[..., None], Any]:
-    """The trainable function at a dotted import path, and the module that holds it."""
+def import_function(path: str, key: str, fix: str) -> tuple[Callable[..., Any], Any]:
+    """The function at a dotted import path (a trainable, a data builder) and its module."""
     module_name, _, attr = str(path).rpartition(".")
-    fix = "set trainable=<package>.<module>.<function>, e.g. trainables.har.train"
     if not module_name:
-        raise ConfigError("trainable", f"'{path}' is not a dotted import path", fix)
+        raise ConfigError(key, f"'{path}' is not a dotted import path", fix)
     try:
-        module = importlib.import_module(module_name)
+        module = _import_module(module_name)
     except ImportError as err:
-        raise ConfigError("trainable", f"cannot import '{module_name}' ({err})", fix) from None
+        raise ConfigError(key, f"cannot import '{module_name}' ({err})", fix) from None
     function = getattr(module, attr, None)
     if not callable(function):
-        raise ConfigError("trainable", f"'{module_name}' has no function '{attr}'", fix)
+        raise ConfigError(key, f"'{module_name}' has no function '{attr}'", fix)
     return function, module
 
 
-def _check_target(node: dict[str, Any], key: str) -> None:
-    target = node.get("_target_") if isinstance(node, dict) else None
-    if not target:
-        raise ConfigError(key, "is missing", "name the function that builds the data")
-    module_name, _, attr = target.rpartition(".")
+def _import_module(name: str) -> Any:
+    """A module by dotted name, or one its package re-exports under that name (as Hydra finds a
+    ``_target_``: trainables.uci_har is trainables.data.uci_har)."""
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigError(key, f"cannot import '{module_name}' ({err})", "fix the import path") from None
-    if not callable(getattr(module, attr, None)):
-        raise ConfigError(key, f"'{module_name}' has no function '{attr}'", "fix the import path")
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        package, _, child = name.rpartition(".")
+        if err.name != name or not package:  # the module exists but something it imports does not
+            raise
+        module = getattr(importlib.import_module(package), child, None)
+        if not inspect.ismodule(module):
+            raise
+        return module
 
 
 def _check_names(params: list[space_lib.Param], base_config: dict[str, Any]) -> None:
     """Every space name must reach a key the trainable gets; conditionals may add new keys."""
-    known = sorted(_dotted_keys(base_config))
+    leaves = space_lib.flatten(base_config)
+    known = sorted({".".join(name.split(".")[:depth]) for name in leaves for depth in range(1, name.count(".") + 2)})
     for param in params:
         parent = param.name.rpartition(".")[0]
         reachable = param.name in known or (param.when and (not parent or parent in known))
@@ -256,27 +290,8 @@ def _check_names(params: list[space_lib.Param], base_config: dict[str, Any]) -> 
             )
 
 
-def _dotted_keys(node: dict[str, Any], prefix: str = "") -> set[str]:
-    keys = set()
-    for key, value in node.items():
-        keys.add(f"{prefix}{key}")
-        if isinstance(value, dict):
-            keys |= _dotted_keys(value, f"{prefix}{key}.")
-    return keys
-
-
-def _check_positive(node: dict[str, Any], name: str, integer: bool = False, key: str | None = None) -> None:
-    value = node.get(name)
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-    if ok and integer:
-        ok = float(value).is_integer()
-    if not ok:
-        kind = "a positive integer" if integer else "a positive number"
-        raise ConfigError(key or name, f"must be {kind}, got {value!r}", f"set {key or name} to {kind}")
-
-
 def _resolve(cfg: DictConfig) -> dict[str, Any]:
     try:
         return OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as err:
-        raise ConfigError("config", str(err).splitlines()[0], "fix the interpolation") from None
+        raise ConfigError("config", first_line(err), "fix the interpolation") from None

@@ -1,32 +1,32 @@
 """Two-stage search (``stages=screen_then_train``): screen many configs on a short budget, then
 train the best few fully with several seeds each and rank them by the mean of the metric.
 
-The pieces ``tuner.main`` puts together: the config of each stage, the spec of stage two (its
-trials are the top-k configs of stage one crossed with the seeds), the ranking, and the files at
-the top of the run's folder (``ranking.csv``, ``best_config.yaml``, ``summary.json``). Each stage
-is an ordinary results folder: ``screen/`` and ``train/``.
+The pieces ``tuner.pipeline`` puts together: the config of each stage, the spec of stage two
+(its trials are the top-k configs of stage one crossed with the seeds), the ranking, and the files
+at the top of the run's folder (``ranking.csv``, ``best_config.yaml``, ``summary.json``). Each
+stage is an ordinary results folder: ``screen/`` and ``train/``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
-from ray import tune
 
 from tuner import space as space_lib
-from tuner.errors import ConfigError
-from tuner.results.folder import best_config, param_columns, plain
+from tuner.errors import ConfigError, check_count
+from tuner.results.read import STAGES
+from tuner.results.tables import plain
+from tuner.results.write import best_config, run_summary, write_summary
+from tuner.search import NO_SEARCH
 from tuner.spec import RunSpec
-from tuner.trials import COMPLETED, is_missing
+from tuner.trials import COMPLETED, best_label, is_missing
 
 KINDS = ("single", "screen_then_train")
-SCREEN, TRAIN = "screen", "train"
+SCREEN, TRAIN = STAGES
 
 
 def check_stages(cfg: DictConfig) -> str:
@@ -38,9 +38,9 @@ def check_stages(cfg: DictConfig) -> str:
     if kind == "single":
         return kind
     for key in ("screen_epochs", "top_k", "seeds"):
-        _check_count(stages.get(key), f"stages.{key}")
+        check_count(stages.get(key), f"stages.{key}")
     if stages.get("screen_samples") is not None:
-        _check_count(stages["screen_samples"], "stages.screen_samples")
+        check_count(stages["screen_samples"], "stages.screen_samples")
     if stages["screen_epochs"] > cfg.max_epochs:
         raise ConfigError(
             "stages.screen_epochs",
@@ -50,11 +50,6 @@ def check_stages(cfg: DictConfig) -> str:
     if "seed" in (cfg.get("space") or {}):
         raise ConfigError("space.seed", "stage two sets each trial's seed itself", "remove seed from the space")
     return kind
-
-
-def _check_count(value: Any, key: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(key, f"must be a positive integer, got {value!r}", f"set {key} to 1 or more")
 
 
 def screen_config(cfg: DictConfig) -> DictConfig:
@@ -70,9 +65,8 @@ def screen_config(cfg: DictConfig) -> DictConfig:
 
 def train_config(cfg: DictConfig) -> DictConfig:
     """Stage two: every trial to max_epochs, no early stopping, no sampling (the trials are set)."""
-    search = {"name": "fifo", "searcher": "basic", "scheduler": {"type": "fifo"}, "max_concurrent": None}
     train = OmegaConf.merge(cfg, {"name": f"{cfg.name}-{TRAIN}", "num_samples": 1, "stages": {"kind": "single"}})
-    train.search = search
+    train.search = dict(NO_SEARCH)
     return train
 
 
@@ -84,7 +78,7 @@ def seeds(cfg: DictConfig) -> list[int]:
 def top_candidates(screen_spec: RunSpec, screen_trials: pd.DataFrame, top_k: int) -> pd.DataFrame:
     """Stage one's best ``top_k`` distinct configs (one row each: its params and its metric)."""
     column = f"best_{screen_spec.metric}"
-    names = param_columns(screen_spec)
+    names = space_lib.sampled_names(screen_spec.params)
     ranked = screen_trials.dropna(subset=[column]).sort_values(
         column, ascending=screen_spec.mode == "min", kind="stable"
     )
@@ -94,7 +88,7 @@ def top_candidates(screen_spec: RunSpec, screen_trials: pd.DataFrame, top_k: int
 
 def candidate_values(candidates: pd.DataFrame, spec: RunSpec) -> list[dict[str, Any]]:
     """Each candidate's active parameter values, as plain Python values."""
-    names = param_columns(spec)
+    names = space_lib.sampled_names(spec.params)
     return [
         {n: plain(row[n]) for n in names if not is_missing(row[n])}
         for _, row in candidates.iterrows()
@@ -102,30 +96,12 @@ def candidate_values(candidates: pd.DataFrame, spec: RunSpec) -> list[dict[str, 
 
 
 def train_spec(spec: RunSpec, candidates: list[dict[str, Any]], seed_values: list[int]) -> RunSpec:
-    """Stage two's spec: a grid of candidate x seed; each trial takes its candidate's values."""
+    """Stage two's spec: one trial per candidate and seed, each with its candidate's values."""
     seed_param = space_lib.parse_space({"seed": {"type": "grid", "values": seed_values}})[0]
-    param_space: dict[str, Any] = {
-        "candidate": tune.grid_search(list(range(len(candidates)))),
-        "seed": tune.grid_search(seed_values),
-    }
-    for param in spec.params:
-        if param.type == space_lib.CONSTANT:
-            param_space[param.name] = param.args["value"]
-        else:
-            param_space[param.name] = tune.sample_from(functools.partial(_pick, candidates, param.name))
+    trials = [{**candidate, "seed": seed} for candidate in candidates for seed in seed_values]
     return dataclasses.replace(
-        spec,
-        params=[*spec.params, seed_param],
-        param_space=param_space,
-        optuna_space=None,
-        searcher="basic",
-        num_samples=1,
-        expected_trials=len(candidates) * len(seed_values),
+        spec, params=[*spec.params, seed_param], candidates=trials, num_samples=1, expected_trials=len(trials),
     )
-
-
-def _pick(candidates: list[dict[str, Any]], name: str, config: dict[str, Any]) -> Any:
-    return candidates[config["candidate"]].get(name)
 
 
 def label_candidates(train_dir: Path, top: pd.DataFrame, screen_spec: RunSpec) -> pd.DataFrame:
@@ -133,7 +109,7 @@ def label_candidates(train_dir: Path, top: pd.DataFrame, screen_spec: RunSpec) -
     (the candidates are distinct; trials a Ctrl-C kept from starting have their values too)."""
     trials = pd.read_csv(train_dir / "trials.csv")
     if "candidate" not in trials:
-        names = param_columns(screen_spec)
+        names = space_lib.sampled_names(screen_spec.params)
         keys = top[names].assign(candidate=range(len(top)))
         trials = trials.merge(keys, on=names, how="left", validate="many_to_one")
         trials.insert(1, "candidate", trials.pop("candidate"))
@@ -164,33 +140,31 @@ def rank(
 
 def write_top(
     results_dir: Path,
+    location: str,
     name: str,
-    spec: RunSpec,
+    specs: dict[str, RunSpec],
     summaries: dict[str, dict[str, Any]],
     ranking: pd.DataFrame | None,
     train_trials: pd.DataFrame | None,
     wall_time_s: float,
 ) -> dict[str, Any]:
-    """ranking.csv, best_config.yaml (stage two's winner) and summary.json at the run's top;
-    ``spec`` is stage two's."""
-    screen = summaries[SCREEN]
-    summary = {
-        "name": name,
-        "started": screen["started"],
-        "stages": "screen_then_train",
-        **{key: screen[key] for key in ("search", "scheduler", "metric", "mode", "objectives", "weights")},
-        "num_trials": sum(s["num_trials"] for s in summaries.values()),
-        "status_counts": _add_counts(s["status_counts"] for s in summaries.values()),
-        "interrupted": any(s["interrupted"] for s in summaries.values()) or TRAIN not in summaries,
-        "errors": {k: v for s in summaries.values() for k, v in s["errors"].items()},
-        "best_trial": None,
-        "wall_time_s": round(wall_time_s, 2),
-        "results_dir": str(results_dir),
-    }
-    if ranking is not None and not ranking.empty and not is_missing(ranking.iloc[0][f"mean_{spec.metric}"]):
+    """ranking.csv, best_config.yaml (stage two's winner) and summary.json at the run's top,
+    ``location`` being where the results folder is (a bucket URI or its path)."""
+    train_spec = specs[TRAIN]
+    summary = run_summary(
+        specs[SCREEN],
+        started=summaries[SCREEN]["started"],
+        num_trials=sum(s["num_trials"] for s in summaries.values()),
+        status_counts=_add_counts(s["status_counts"] for s in summaries.values()),
+        interrupted=any(s["interrupted"] for s in summaries.values()) or TRAIN not in summaries,
+        errors={k: v for s in summaries.values() for k, v in s["errors"].items()},
+        best=None,
+        wall_time_s=wall_time_s,
+    ) | {"name": name, "stages": "screen_then_train", "results_dir": location}
+    if ranking is not None and not ranking.empty and not is_missing(ranking.iloc[0][f"mean_{train_spec.metric}"]):
         ranking.to_csv(results_dir / "ranking.csv", index=False)
-        summary["best_trial"] = _winner(results_dir, name, spec, ranking.iloc[0], train_trials)
-    (results_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        summary["best_trial"] = _winner(results_dir, name, train_spec, ranking.iloc[0], train_trials)
+    write_summary(results_dir, summary)
     return summary
 
 
@@ -201,7 +175,7 @@ def _winner(
     column = f"best_{spec.metric}"
     runs = train_trials[(train_trials["candidate"] == winner["candidate"]) & (train_trials["status"] == COMPLETED)]
     runs = runs.dropna(subset=[column])
-    best_seed = runs.loc[runs[column].idxmax() if spec.mode == "max" else runs[column].idxmin()]
+    best_seed = runs.loc[best_label(runs[column], spec.mode)]
     config = best_config(spec, best_seed.to_dict())
     config["seed"] = int(best_seed["seed"])
     config["name"] = f"{name}-best"

@@ -1,19 +1,17 @@
-"""What a trial's record means, shared by the results folder and the W&B logger.
+"""What a trial's record means, shared by the results folder, the W&B logger and the readers.
 
-One status rule for both, so trials.csv and each trial's W&B run always agree; and which keys
-of a Ray Tune result are Ray's bookkeeping rather than the trainable's metrics.
+One status rule for all of them, so trials.csv and each trial's W&B run always agree; which of
+two values of a metric is better; and a trial's error as one line. Plain Python: no Ray.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
-
-from ray.tune.result import AUTO_RESULT_KEYS
+from typing import Any, Callable
 
 COMPLETED, STOPPED, ERRORED, DIVERGED = "completed", "early_stopped", "errored", "diverged"
 UNFINISHED = "unfinished"
-RAY_KEYS = set(AUTO_RESULT_KEYS) | {"done", "should_checkpoint", "experiment_tag", "trial_id"}
+NODE_KEY = "node_id"  # tuner's report adds the node each result came from
 
 
 def ended_status(error: str, epochs: int, max_epochs: int) -> str:
@@ -24,10 +22,25 @@ def ended_status(error: str, epochs: int, max_epochs: int) -> str:
     return COMPLETED if epochs >= max_epochs else STOPPED
 
 
-def last_line(text: str) -> str:
-    """The last non-empty line of an error: the exception's message, not Ray's wrapping."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+def error_line(error: BaseException | str | None) -> str:
+    """The last non-empty line of a trial's error (the exception's message, not Ray's wrapping);
+    "" when there was none."""
+    if error is None or error == "":
+        return ""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if lines:
+        return lines[-1]
+    return type(error).__name__ if isinstance(error, BaseException) else "error"
+
+
+def better(mode: str) -> Callable[..., Any]:
+    """max or min: the better of values of a metric optimised in ``mode``."""
+    return max if mode == "max" else min
+
+
+def best_label(values: Any, mode: str) -> Any:
+    """The index label of the best value in a pandas Series of a metric optimised in ``mode``."""
+    return values.idxmax() if mode == "max" else values.idxmin()
 
 
 def is_missing(value: Any) -> bool:

@@ -8,7 +8,8 @@ scheduler stopped it before max_epochs), errored or diverged (with the error's l
 W&B run is marked failed), as trials.csv says. Runs still open when Ray Tune returns (a trial
 HyperBand left paused at its last rung, or unfinished after Ctrl-C) are closed with their
 trials.csv status. After the results folder is written, a summary run (job_type "summary") holds
-the leaderboard as a W&B Table and the best trial's checkpoint as a model artifact.
+the leaderboard as a W&B Table, the best trial's checkpoint as a model artifact and, when the data
+had a test split, the chosen model's test accuracy, macro F1 and confusion matrix (a Table).
 
 A trial keeps one W&B run however often it stops and starts: a pause or a retry in the same
 driver keeps the run open; a run resumed by a new driver (resume=) continues it (the same run id,
@@ -26,7 +27,7 @@ not written within logger.timeout) is one warning, W&B is off for the rest of th
 and the results folder is complete as ever. W&B's files go to ``<results folder>/wandb``; the
 API key comes from ``wandb login`` (netrc) or WANDB_API_KEY and is never written by tuner.
 
-Usage (tuner.run and tuner.main do this)::
+Usage (tuner.run and tuner.pipeline do this)::
 
     tune.RunConfig(callbacks=trial_callbacks(spec), ...)    # [] when W&B is off
     log_tuning_run(spec, trials, summary)                   # after write_results
@@ -36,17 +37,14 @@ from __future__ import annotations
 
 import json
 import logging
-import netrc
 import numbers
-import os
 import queue
 import re
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
-from urllib.parse import urlparse
+from typing import Any, Callable
 
 import pandas as pd
 import wandb
@@ -54,50 +52,17 @@ from ray import tune
 from ray.tune.result import EXPR_PROGRESS_FILE
 
 from tuner import space as space_lib
-from tuner import wandb_files
-from tuner.errors import ConfigError
-from tuner.trials import COMPLETED, RAY_KEYS, STOPPED, UNFINISHED, ended_status, is_missing, last_line
-
-if TYPE_CHECKING:  # spec.py imports this module to resolve the mode
-    from tuner.spec import RunSpec
+from tuner import storage, wandb_files
+from tuner.outcome import RAY_KEYS
+from tuner.results.confusion import CONFUSION_MATRIX
+from tuner.results.pareto import pareto_front
+from tuner.results.tables import cell
+from tuner.spec import RunSpec
+from tuner.trials import COMPLETED, STOPPED, UNFINISHED, better, ended_status, error_line, is_missing
 
 log = logging.getLogger(__name__)
 
-MODES = ("auto", "online", "offline", "disabled")
-# WANDB_MODE's values, as logger.mode=auto reads them.
-_ENV_MODES = {
-    "online": "online", "run": "online", "offline": "offline", "dryrun": "offline", "disabled": "disabled",
-}
 _WRITERS: dict[Path, Writer] = {}
-
-
-def resolve_mode(mode: str) -> str:
-    """online, offline or disabled; ``auto`` honours WANDB_MODE, else online with credentials.
-
-    Online without credentials would make W&B prompt for a key: it is refused before Ray starts.
-    """
-    if mode == "auto":
-        env = os.environ.get("WANDB_MODE", "").lower()
-        mode = _ENV_MODES.get(env) or ("online" if has_credentials() else "offline")
-    if mode == "online" and not has_credentials():
-        raise ConfigError(
-            "logger.mode",
-            "online needs W&B credentials and none were found",
-            "run `wandb login` or set WANDB_API_KEY, or use logger.mode=offline",
-        )
-    return mode
-
-
-def has_credentials() -> bool:
-    """Whether W&B has an API key: WANDB_API_KEY, an identity token, or a netrc entry for its host."""
-    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
-        return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").hostname
-    path = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
-    try:
-        return netrc.netrc(path).authenticators(host) is not None
-    except (OSError, netrc.NetrcParseError):
-        return False
 
 
 @dataclass(frozen=True)
@@ -285,7 +250,7 @@ class WandbCallback(tune.Callback):
         self._finish(trial, error="")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._finish(trial, error=error_line(trial))
+        self._finish(trial, error=trial_error(trial))
 
     def _catch_up(self, trial: Any, record: _TrialLog, upto: int) -> list[tuple[int, dict[str, Any]]]:
         """The epochs after ``record.step`` up to ``upto`` that the trial ran before this driver
@@ -300,8 +265,7 @@ class WandbCallback(tune.Callback):
         for step, metrics in rows:
             value = metrics.get(self.settings.metric)
             if value is not None:
-                better = max if self.settings.metric_mode == "max" else min
-                record.best = value if record.best is None else better(record.best, value)
+                record.best = value if record.best is None else better(self.settings.metric_mode)(record.best, value)
                 record.last = value
             record.step = step
         writer_for(self.settings).submit(_log_epochs, trial.trial_id, rows)
@@ -351,7 +315,7 @@ def progress_rows(path: Path, after: int, upto: int) -> list[tuple[int, dict[str
 def run_identity(settings: WandbSettings, trial_id: str, trial_config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """A trial's W&B run name and config, from the config Ray Tune gave the trial."""
     params = space_lib.active(list(settings.params), trial_config)
-    return run_name(trial_id, params, settings.params), flatten(space_lib.apply(settings.base_config, params))
+    return run_name(trial_id, params, settings.params), space_lib.flatten(space_lib.apply(settings.base_config, params))
 
 
 def trial_run_id(group: str, trial_id: str) -> str:
@@ -451,18 +415,17 @@ def _summary_run(
     run_id = _safe_name(f"{settings.group}-summary")
     logged, _ = _earlier_files(settings, run_id)
     name = f"{settings.group} summary"
-    run = wandb.init(**settings.init_args(run_id, "summary", name, flatten(config), light=False))
+    run = wandb.init(**settings.init_args(run_id, "summary", name, space_lib.flatten(config), light=False))
     writer.runs["summary"] = run
     if settings.mode == "online":
         writer.summary_url = run.url
-    tables = {"leaderboard": wandb.Table(dataframe=leaderboard_table(trials, settings))}
+    tables = {"leaderboard": wandb.Table(dataframe=leaderboard_rows(trials, settings))}
     objectives = summary.get("objectives") or []
     if len(objectives) > 1:
-        from tuner.results.pareto import pareto_front  # tuner.results imports this module
-
         front = pareto_front(trials, objectives)
         tables["pareto"] = wandb.Table(dataframe=front.astype(object).where(front.notna(), None))
-    run.log(tables, step=max(logged, run.step - 1) + 1)  # a resumed run's tables come last
+    step = max(logged, run.step - 1) + 1  # a resumed run's tables come last
+    run.log(tables, step=step)
     best = summary.get("best_trial") or {}
     run.summary.update(
         {
@@ -473,8 +436,9 @@ def _summary_run(
             f"best_{settings.metric}": best.get(settings.metric),
         }
     )
-    checkpoint = Path(best.get("checkpoint") or "")
-    if best.get("checkpoint") and checkpoint.is_dir():
+    _log_test(run, settings.results_dir, summary.get("test") or {}, step)
+    checkpoint = best.get("checkpoint") or ""
+    if storage.is_uri(checkpoint) or (checkpoint and Path(checkpoint).is_dir()):
         artifact = wandb.Artifact(
             artifact_name(settings.group),
             type="model",
@@ -485,11 +449,26 @@ def _summary_run(
                 "params": best.get("params"),
             },
         )
-        # Referenced in place, not copied: the checkpoint stays in the results folder.
-        artifact.add_dir(str(checkpoint), policy="immutable")
+        # Referenced in place, not copied: the checkpoint stays in the results folder or bucket.
+        if storage.is_uri(checkpoint):
+            artifact.add_reference(checkpoint)
+        else:
+            artifact.add_dir(checkpoint, policy="immutable")
         run.log_artifact(artifact, aliases=["best"])
     writer.runs.pop("summary")
     _finish(run, 0, settings.timeout)
+
+
+def _log_test(run: Any, results_dir: Path, test: dict[str, Any], step: int) -> None:
+    """The chosen model's figures on the test split and its confusion matrix (rows: true class,
+    columns: predicted class), as confusion_matrix.csv holds them."""
+    matrix_file = results_dir / CONFUSION_MATRIX
+    if "accuracy" not in test or not matrix_file.is_file():
+        return
+    matrix = pd.read_csv(matrix_file)
+    chosen = matrix[matrix["trial_id"].astype(str) == str(test["trial_id"])].drop(columns=["trial_id"])
+    run.log({"test_confusion_matrix": wandb.Table(dataframe=chosen.reset_index(drop=True))}, step=step)
+    run.summary.update({"test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"]})
 
 
 def _close_trial_runs(writer: Writer, trials: pd.DataFrame) -> None:
@@ -541,7 +520,7 @@ def _row_summary(row: dict[str, Any], metric: str) -> dict[str, Any]:
     return {key: None if is_missing(row.get(key)) else row.get(key) for key in keys}
 
 
-def leaderboard_table(trials: pd.DataFrame, settings: WandbSettings) -> pd.DataFrame:
+def leaderboard_rows(trials: pd.DataFrame, settings: WandbSettings) -> pd.DataFrame:
     """The trials, best first, with missing values as None so W&B types each column once."""
     column = f"best_{settings.metric}"
     if column in trials:
@@ -551,8 +530,8 @@ def leaderboard_table(trials: pd.DataFrame, settings: WandbSettings) -> pd.DataF
 
 def run_name(trial_id: str, params: dict[str, Any], space: tuple[space_lib.Param, ...]) -> str:
     """The trial id and its sampled values, short: ``a1b2c_00003 lr=0.0031 batch_size=64``."""
-    sampled = {p.name for p in space if p.type != space_lib.CONSTANT}
-    shown = [f"{name}={_short(value)}" for name, value in params.items() if name in sampled]
+    sampled = space_lib.sampled_names(list(space))
+    shown = [f"{name}={cell(value)}" for name, value in params.items() if name in sampled]
     return " ".join([trial_id, *shown])
 
 
@@ -566,7 +545,7 @@ def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", text)
 
 
-def error_line(trial: Any) -> str:
+def trial_error(trial: Any) -> str:
     """The last line of a trial's latest error, as trials.csv shows it.
 
     Ray writes the error next to the trial in the driver's staging folder first (error_file);
@@ -574,23 +553,9 @@ def error_line(trial: Any) -> str:
     """
     local = Path(trial.error_file) if trial.error_file else None
     error = local.read_text() if local and local.is_file() else trial.get_error()
-    return last_line(str(error or "")) or "error"
-
-
-def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as one level of dotted keys: {"model": {"channels": 32}} -> model.channels."""
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        if isinstance(value, dict):
-            flat |= flatten(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+    return error_line(str(error or "")) or "error"
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Number) and not isinstance(value, bool)
 
-
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -1,6 +1,3 @@
-"""Results: the folder a run leaves (``folder``), its Pareto front (``pareto``), its HTML report
-(``report``), and the ``python -m tuner.results`` command that reads them back (``cli``)."""
-
-from tuner.results.folder import best_config, best_trial, collect_trials, leaderboard, write_results
-
-__all__ = ["best_config", "best_trial", "collect_trials", "leaderboard", "write_results"]
+"""Results folders: ``write`` writes one (and the printed leaderboard), ``read`` reads them back,
+``pareto`` finds the Pareto front, ``report`` renders report.html, ``tables`` formats text, and
+``cli`` is ``python -m tuner.results``. Nothing here needs Ray, W&B or Hydra."""

@@ -2,9 +2,10 @@
 
 ``write_report(folder)`` reads the folder back with ``load_run`` and writes
 ``<folder>/report.html``: a summary, the leaderboard, learning curves, when and why trials
-stopped, parallel coordinates, fANOVA parameter importance, the Pareto front (several
-objectives), the ranking of a two-stage run, and the best config. plotly.js is inlined once, so
-the page opens offline.
+stopped, parallel coordinates, fANOVA parameter importance (on request: the report a run writes
+at its end leaves it out for its cost), the Pareto front (several objectives), the ranking of a
+two-stage run, the chosen model on the held-out test split (a confusion matrix and per-class
+figures), and the best config. plotly.js is inlined once, so the page opens offline.
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import optuna
 import pandas as pd
 import plotly.graph_objects as go
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from plotly.colors import qualitative
 from plotly.offline import get_plotlyjs
 
 from tuner import space as space_lib
-from tuner.results import runs
-from tuner.results.runs import Run, load_run
+from tuner.results import read
+from tuner.results.confusion import confusions
+from tuner.results.read import SavedRun, load_run
+from tuner.results.tables import cell, model_text, plain, scores_text
 from tuner.trials import COMPLETED, DIVERGED, ERRORED, STOPPED, UNFINISHED, is_missing
 
 TOP_TABLE, TOP_CURVES = 20, 5
@@ -34,7 +35,6 @@ STATUS_COLORS = {
     COMPLETED: "#2ca02c", STOPPED: "#1f77b4", ERRORED: "#d62728", DIVERGED: "#9467bd", UNFINISHED: "#7f7f7f",
 }
 _LOG_TYPES = ("loguniform", "qloguniform")
-_INT_TYPES = ("randint", "qrandint")
 Section = tuple[str, str, str]  # id, h2 title, inner HTML
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
@@ -50,14 +50,14 @@ pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
 """
 
 
-def write_report(results_dir: Path) -> Path:
+def write_report(results_dir: Path, importance: bool = True) -> Path:
     """Write ``<results_dir>/report.html`` from the folder alone and return its path.
 
     A damaged folder raises ConfigError before anything is written; the page replaces an
     earlier report.html only once it is complete.
     """
     run = load_run(Path(results_dir))
-    page = _render(run)
+    page = _render(run, importance)
     target = run.path / "report.html"
     temporary = run.path / f".report.html.{os.getpid()}.tmp"
     try:
@@ -68,12 +68,13 @@ def write_report(results_dir: Path) -> Path:
     return target
 
 
-def _render(run: Run) -> str:
+def _render(run: SavedRun, importance: bool) -> str:
     screen = run.stages.get("screen", run)
     sections = [_summary(run)]
     if run.ranking is not None:
         sections.append(_ranking(run))
-    sections += [_leaderboard(screen), _curves(screen), _stops(screen), _parallel(screen), _importance(screen)]
+    sections.append(_test_split(run))
+    sections += [_leaderboard(screen), _curves(screen), _stops(screen), _parallel(screen), _importance(screen, importance)]
     if len(run.objectives) >= 2:
         sections.append(_pareto(run))
     if "train" in run.stages:
@@ -91,7 +92,7 @@ def _render(run: Run) -> str:
     )
 
 
-def _summary(run: Run) -> Section:
+def _summary(run: SavedRun) -> Section:
     summary = run.summary or {}
     counts = summary.get("status_counts") or {}
     rows = {
@@ -123,15 +124,15 @@ def _summary(run: Run) -> Section:
     return "summary", "Summary", content
 
 
-def _best_text(run: Run, best: dict[str, Any]) -> str:
-    value = f"{run.metric} = {_fmt(best.get(run.metric))}"
+def _best_text(run: SavedRun, best: dict[str, Any]) -> str:
+    value = f"{run.metric} = {_cell(best.get(run.metric))}"
     if "candidate" in best:  # two-stage: stage two's winner, its mean over the seeds
-        seeds = f"± {_fmt(best.get('std'))} over {best.get('seeds')} seeds"
+        seeds = f"± {_cell(best.get('std'))} over {best.get('seeds')} seeds"
         return f"candidate {best['candidate']}: mean {value} {seeds} (best seed: trial {best.get('trial_id')})"
     return f"trial {best.get('trial_id')}: {value}"
 
 
-def _leaderboard(run: Run) -> Section:
+def _leaderboard(run: SavedRun) -> Section:
     if run.trials.empty:
         return "leaderboard", "Leaderboard", "<p>No trials recorded.</p>"
     column = _best_column(run)
@@ -141,7 +142,7 @@ def _leaderboard(run: Run) -> Section:
     return "leaderboard", "Leaderboard", intro + _table(top, [c for c in columns if c in top])
 
 
-def _curves(run: Run) -> Section:
+def _curves(run: SavedRun) -> Section:
     column = _best_column(run)
     top = _ranked(run).dropna(subset=[column]).head(TOP_CURVES)["trial_id"].tolist() if column in run.trials else []
     if not top or run.metric not in run.history:
@@ -156,7 +157,7 @@ def _curves(run: Run) -> Section:
     return "curves", "Learning curves", intro + _chart(fig, "curves")
 
 
-def _train_curves(run: Run) -> Section:
+def _train_curves(run: SavedRun) -> Section:
     """Stage two of a two-stage run: each candidate trained with several seeds."""
     if run.trials.empty or run.metric not in run.history:
         return "train-curves", "Stage two: learning curves", "<p>Stage two recorded no epochs.</p>"
@@ -172,7 +173,7 @@ def _train_curves(run: Run) -> Section:
         fig.add_trace(go.Scatter(
             x=frame["epoch"], y=frame[run.metric], mode="lines", name=f"candidate {candidate}",
             legendgroup=str(candidate), showlegend=candidate not in shown, line_color=colors.get(candidate),
-            hovertext=f"{trial_id}: candidate {candidate}, seed {_fmt(seeds.get(trial_id))}", hoverinfo="text+y",
+            hovertext=f"{trial_id}: candidate {candidate}, seed {_cell(seeds.get(trial_id))}", hoverinfo="text+y",
         ))
         shown.add(candidate)
     fig.update_layout(xaxis_title="epoch", yaxis_title=run.metric)
@@ -194,7 +195,7 @@ def _epochs(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(epoch=np.arange(1, len(frame) + 1))
 
 
-def _stops(run: Run) -> Section:
+def _stops(run: SavedRun) -> Section:
     if run.trials.empty:
         return "stops", "When trials stopped", "<p>No trials recorded.</p>"
     trials, scheduler, column = run.trials, run.scheduler, _best_column(run)
@@ -233,10 +234,10 @@ def _stop_reason(row: pd.Series, scheduler: str) -> str:
 
 def _best_line(row: pd.Series, column: str) -> str:
     value = row.get(column)
-    return "" if is_missing(value) else f"<br>{column} {_fmt(value)}"
+    return "" if is_missing(value) else f"<br>{column} {_cell(value)}"
 
 
-def _parallel(run: Run) -> Section:
+def _parallel(run: SavedRun) -> Section:
     column = _best_column(run)
     trials = run.trials[run.trials[column].notna()] if column in run.trials else run.trials.iloc[0:0]
     dimensions = [d for name, param in _searched(run).items() if (d := _dimension(trials[name], param)) is not None]
@@ -275,12 +276,18 @@ def _dimension(values: pd.Series, param: space_lib.Param) -> dict[str, Any] | No
     }
 
 
-def _importance(run: Run) -> Section:
-    result = _importances(run)
+def _importance(run: SavedRun, computed: bool) -> Section:
+    if not computed:
+        command = f"python -m tuner.results report {run.where}"
+        text = f"Parameter importance (Optuna's fANOVA) is left out of the report a run writes, for its cost; {command} adds it."
+        return "importance", "Parameter importance", f"<p>{html.escape(text)}</p>"
+    from tuner.results.importance import importances  # scikit-learn's import takes a second
+
+    result = importances(run.trials, _best_column(run), run.mode, _searched(run))
     if isinstance(result, str):
         return "importance", "Parameter importance", f"<p>{html.escape(result)}</p>"
-    importances, left_out = result
-    ordered = sorted(importances.items(), key=lambda kv: kv[1])
+    weights, left_out = result
+    ordered = sorted(weights.items(), key=lambda kv: kv[1])
     fig = go.Figure(go.Bar(x=[v for _, v in ordered], y=[k for k, _ in ordered], orientation="h"))
     fig.update_layout(xaxis_title="importance (fANOVA, sums to 1)", yaxis_title="param")
     intro = f"<p>How much of the variance of {_best_column(run)} each param explains (Optuna's fANOVA).</p>"
@@ -291,76 +298,7 @@ def _importance(run: Run) -> Section:
     return "importance", "Parameter importance", intro + chart + _table(table, ["param", "importance"])
 
 
-def _importances(run: Run) -> tuple[dict[str, float], list[str]] | str:
-    """fANOVA importances of the params set in every finished trial, and the params left out;
-    or why there are none."""
-    column = _best_column(run)
-    if run.trials.empty or column not in run.trials:
-        return "No finished trials to weigh the params with."
-    trials = run.trials[(run.trials["status"] != UNFINISHED) & run.trials[column].notna()]
-    if len(trials) < 3:
-        return f"Only {len(trials)} finished trials with a {column}: fANOVA needs at least 3."
-    searched = _searched(run)
-    kept = [n for n in searched if trials[n].notna().all()]
-    varying = [n for n in kept if trials[n].nunique() > 1]
-    if not varying:
-        return "No param set in every finished trial takes more than one value."
-    if trials[column].nunique() < 2:
-        return f"Every finished trial has the same {column}: no param explains any of it."
-    distributions = {n: _distribution(trials[n], searched[n]) for n in varying}
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study = optuna.create_study(direction="maximize" if run.mode == "max" else "minimize")
-        for _, row in trials.iterrows():
-            params = {n: _scalar(row[n]) for n in varying}
-            trial = optuna.trial.create_trial(params=params, distributions=distributions, value=float(row[column]))
-            study.add_trial(trial)
-        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-        importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    return {n: float(v) for n, v in importances.items()}, [n for n in searched if n not in kept]
-
-
-def _distribution(values: pd.Series, param: space_lib.Param) -> BaseDistribution:
-    """The param's distribution as the space declares it, or inferred from its values where the
-    declared one does not hold them all (a quantized value past a bound, a choice of lists)."""
-    observed = [_scalar(v) for v in values]
-    declared = _declared(param)
-    if declared is not None and all(_holds(declared, v) for v in observed):
-        return declared
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in observed):
-        if all(isinstance(v, int) for v in observed):
-            return IntDistribution(min(observed), max(observed))
-        return FloatDistribution(min(observed), max(observed))
-    return CategoricalDistribution(sorted(set(observed), key=str))
-
-
-def _declared(param: space_lib.Param) -> BaseDistribution | None:
-    args = param.args
-    if param.type in ("choice", "grid"):
-        choices = args["values"]
-        if all(v is None or isinstance(v, (bool, int, float, str)) for v in choices):
-            return CategoricalDistribution(choices)
-        return None
-    if param.type in _INT_TYPES:
-        return IntDistribution(int(args["low"]), int(args["high"]))
-    if param.type in ("uniform", "quniform", *_LOG_TYPES):
-        return FloatDistribution(float(args["low"]), float(args["high"]), log=param.type in _LOG_TYPES)
-    return None
-
-
-def _holds(distribution: BaseDistribution, value: Any) -> bool:
-    if isinstance(distribution, CategoricalDistribution):
-        return value in distribution.choices
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    integral = not isinstance(distribution, IntDistribution) or float(value).is_integer()
-    return integral and distribution.low <= value <= distribution.high
-
-
-def _pareto(run: Run) -> Section:
+def _pareto(run: SavedRun) -> Section:
     objectives = run.objectives
     columns = [f"last_{o['metric']}" for o in objectives]
     missing = [c for c in columns if c not in run.trials]
@@ -391,7 +329,7 @@ def _pareto(run: Run) -> Section:
     return "pareto", "Pareto front", intro + _chart(fig, "pareto") + table
 
 
-def _ranking(run: Run) -> Section:
+def _ranking(run: SavedRun) -> Section:
     ranking, metric = run.ranking.sort_values("rank"), run.metric
     mean, std = f"mean_{metric}", f"std_{metric}"
     labels = [f"#{int(r)} (candidate {c})" for r, c in zip(ranking["rank"], ranking["candidate"])]
@@ -405,52 +343,79 @@ def _ranking(run: Run) -> Section:
     return "ranking", "Ranking of the candidates", intro + _chart(fig, "ranking") + table
 
 
-def _best_config(run: Run) -> Section:
+def _test_split(run: SavedRun) -> Section:
+    """The exported model's confusion matrix (counts, coloured by the share of each true class)
+    and per-class figures on the test split; a two-stage winner's seeds side by side."""
+    title = "Test set"
+    test = run.test
+    if not test or "skipped" in test:
+        why = test["skipped"] if test else "this results folder holds none"
+        return "test", title, f"<p>No test figures: {html.escape(why)}.</p>"
+    if run.confusion is None or run.test_metrics is None:
+        return "test", title, "<p>confusion_matrix.csv or test_metrics.csv is missing.</p>"
+    trial = str(test["trial_id"])
+    confusion = confusions(run.confusion)[trial]
+    intro = (
+        f"<p>The exported model on the held-out test split: {html.escape(scores_text(test))}.</p>"
+        f"<p>The test split took no part in the search: "
+        f"the chosen model was scored on it once, after the search had ended. "
+        f"Exported model: {html.escape(model_text(run.model, str(run.path)))}.</p>"
+    )
+    rates = confusion.rates()
+    fig = go.Figure(go.Heatmap(
+        z=np.where(np.isnan(rates), None, rates).tolist(), x=confusion.classes, y=confusion.classes,
+        text=confusion.matrix.tolist(), texttemplate="%{text}<br>%{z:.0%}", colorscale="Blues", zmin=0, zmax=1,
+        colorbar={"title": {"text": "share of row"}},
+        hovertemplate="true %{y}, predicted %{x}: %{text} windows (%{z:.1%} of the row)<extra></extra>",
+    ))
+    fig.update_xaxes(title_text="predicted class", type="category")
+    fig.update_yaxes(title_text="true class", type="category", autorange="reversed")
+    chart = _chart(fig, "test", max(400, 45 * len(confusion.classes) + 200))
+    per_class = run.test_metrics[run.test_metrics["trial_id"].astype(str) == trial]
+    content = intro + chart + _table(per_class, ["class", "precision", "recall", "f1", "support"])
+    if "seeds" in test:
+        seeds = pd.DataFrame(test["seeds"])
+        content += "<p>Each seed of the winning candidate on the test split:</p>" + _table(seeds, list(seeds.columns))
+    return "test", title, content
+
+
+def _best_config(run: SavedRun) -> Section:
     path = run.path / "best_config.yaml"
     if not path.is_file():
         return "best-config", "Best config", "<p>best_config.yaml is missing: no trial reported the metric.</p>"
-    command = f"python -m tuner.train {path}"
+    command = f"python -m tuner.retrain {path}"
     return "best-config", "Best config", (
         f"<p>Retrain it with <code>{html.escape(command)}</code></p>\n"
         f"<pre>{html.escape(path.read_text())}</pre>"
     )
 
 
-def _best_column(run: Run) -> str:
+def _best_column(run: SavedRun) -> str:
     return f"best_{run.metric}"
 
 
-def _ranked(run: Run) -> pd.DataFrame:
-    return runs.ranked(run, run.metric, run.mode)
+def _ranked(run: SavedRun) -> pd.DataFrame:
+    return read.ranked(run, run.metric, run.mode)
 
 
-def _param_names(run: Run) -> list[str]:
+def _param_names(run: SavedRun) -> list[str]:
     return list(_searched(run))
 
 
-def _searched(run: Run) -> dict[str, space_lib.Param]:
+def _searched(run: SavedRun) -> dict[str, space_lib.Param]:
     """The space's searched params that trials.csv has a column for, by name."""
-    return {p.name: p for p in runs.space_params(run) if p.type != space_lib.CONSTANT and p.name in run.trials}
+    params = read.space_params(run)
+    return {p.name: p for p in params if p.name in space_lib.sampled_names(params) and p.name in run.trials}
 
 
-def _scalar(value: Any) -> Any:
-    """numpy scalars as Python ones, which Optuna's distributions compare against."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _fmt(value: Any) -> str:
-    value = _scalar(value)
-    if is_missing(value):
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else str(value)
-    return str(value)
+def _cell(value: Any) -> str:
+    return cell(value, digits=4)
 
 
 def _table(frame: pd.DataFrame, columns: list[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(row[c]))}</td>" for c in columns) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(_cell(row[c]))}</td>" for c in columns) + "</tr>"
         for _, row in frame.iterrows()
     )
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{rows}</tbody>\n</table>"

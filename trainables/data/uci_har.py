@@ -19,17 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
-from trainables.cache import load_or_build
-from trainables.channels import channel_indices
+from trainables.data.parts.cache import load_or_build
+from trainables.data.parts.channels import channel_indices
 from trainables.data import Dataset
-from trainables.subjects import Subjects, choose_subjects, subject_dataset
-from trainables.tables import line_error, read_table
+from trainables.data.parts.subjects import Subjects, choose_subjects, subject_dataset
+from trainables.data.parts.tables import line_error, read_table
 
 URL = "https://archive.ics.uci.edu/dataset/240"
 FOLDER = "UCI HAR Dataset"
 SIGNALS = ("body_acc", "body_gyro", "total_acc")
 CHANNELS = tuple(f"{signal}_{axis}" for signal in SIGNALS for axis in "xyz")
 WINDOW = 128  # samples per window, as published
+RATE = 50.0  # Hz
 SPLITS = ("train", "test")
 FIX = f"unpack the data set again from {URL}"
 
@@ -48,7 +49,7 @@ def uci_har(
 
     `path` is the folder holding `UCI HAR Dataset` (or that folder itself). `test_subjects` null
     keeps the published test subjects; the subject arguments are those of
-    `trainables.subjects.choose_subjects`. The parsed windows are cached in `cache_dir`.
+    `trainables.data.parts.subjects.choose_subjects`. The parsed windows are cached in `cache_dir`.
     """
     root = find_root(Path(path).expanduser())
     picked = channel_indices(channels, CHANNELS)
@@ -71,7 +72,8 @@ def uci_har(
         num_folds=num_folds,
         fold=fold,
     )
-    return subject_dataset(arrays["x"][:, picked], arrays["y"], subjects, classes, split)
+    names = [CHANNELS[i] for i in picked]
+    return subject_dataset(arrays["x"][:, picked], arrays["y"], subjects, classes, split, names, RATE)
 
 
 def find_root(path: Path) -> Path:

@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from trainables.cache import load_or_build
-from trainables.channels import channel_indices
+from trainables.data.parts.cache import load_or_build
+from trainables.data.parts.channels import channel_indices
 from trainables.data import Dataset
-from trainables.subjects import Subjects, choose_subjects, subject_dataset
-from trainables.tables import line_error, read_table
-from trainables.windows import downsample, fill_gaps, label_runs, sliding_windows
+from trainables.data.parts.subjects import Subjects, choose_subjects, subject_dataset
+from trainables.data.parts.tables import line_error, read_table
+from trainables.data.parts.windows import downsample, fill_gaps, label_runs, sliding_windows
 
 URL = "https://archive.ics.uci.edu/dataset/231"
 FOLDER = "PAMAP2_Dataset"
@@ -87,7 +87,7 @@ def pamap2(
     Windows last `window_seconds` at `sample_rate` Hz (100, or 100 / k: each k samples averaged)
     and consecutive windows share `overlap` of their length. Subjects are numbered as their
     files (`subject101.dat` is 101); the subject arguments are those of
-    `trainables.subjects.choose_subjects`. The windows are cached in `cache_dir`.
+    `trainables.data.parts.subjects.choose_subjects`. The windows are cached in `cache_dir`.
     """
     files = subject_files(Path(path).expanduser())
     picked = channel_indices(channels, CHANNELS)
@@ -111,7 +111,8 @@ def pamap2(
         fold=fold,
     )
     classes = list(ACTIVITIES.values())
-    return subject_dataset(arrays["x"], arrays["y"], arrays["subject"], classes, split)
+    rate = RATE / factor
+    return subject_dataset(arrays["x"], arrays["y"], arrays["subject"], classes, split, names, rate)
 
 
 def subject_files(path: Path) -> dict[int, Path]:

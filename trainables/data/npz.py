@@ -2,9 +2,11 @@
 
 The file holds `X` (windows [N, channels, window], numbers), `y` (N integer labels) and, best,
 `subject` (N integer ids of who or which recording each window came from), plus optionally
-`classes` (the class names, label i named `classes[i]`):
+`classes` (the class names, label i named `classes[i]`), `channels` (the channel names, in the
+order of X's axis 1) and `sample_rate` (Hz), which an exported model carries:
 
-    np.savez("windows.npz", X=windows, y=labels, subject=subject_ids, classes=["walk", "sit"])
+    np.savez("windows.npz", X=windows, y=labels, subject=subject_ids, classes=["walk", "sit"],
+             channels=["acc_x", "acc_y", "acc_z"], sample_rate=50)
 
 With `subject`, splits are by subject as for the public data sets. Without it, every window is
 its own "subject": validation windows are drawn at random (seeded), which overestimates accuracy
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from trainables.data import Dataset
-from trainables.subjects import Subjects, choose_subjects, subject_dataset
+from trainables.data.parts.subjects import Subjects, choose_subjects, subject_dataset
 
 EXAMPLE = "np.savez(path, X=windows, y=labels, subject=subject_ids)"
 
@@ -42,7 +44,7 @@ def npz_windows(
     Class names come from `classes`, else the file's `classes`; then labels must lie in
     [0, len(classes)). Without names, the distinct labels, sorted, become classes 0, 1, ...
     named after their values. The subject arguments are those of
-    `trainables.subjects.choose_subjects`; `seed` draws the random split of a file without
+    `trainables.data.parts.subjects.choose_subjects`; `seed` draws the random split of a file without
     `subject`.
     """
     file = Path(path).expanduser()
@@ -70,7 +72,9 @@ def npz_windows(
         num_folds=num_folds,
         fold=fold,
     )
-    return subject_dataset(x, y, subjects, names, split)
+    channels = _channel_names(file, arrays.get("channels"), x.shape[1])
+    rate = _sample_rate(file, arrays.get("sample_rate"))
+    return subject_dataset(x, y, subjects, names, split, channels, rate)
 
 
 def read_npz(file: Path) -> dict[str, np.ndarray]:
@@ -137,3 +141,27 @@ def _classes(
             f"names give labels 0..{len(names) - 1}; name one class per label"
         )
     return names, labels
+
+
+def _channel_names(file: Path, channels: np.ndarray | None, count: int) -> list[str] | None:
+    if channels is None:
+        return None
+    names = [str(name) for name in np.asarray(channels).reshape(-1)]
+    if len(names) != count:
+        raise ValueError(
+            f"data.path: {file} channels names {len(names)} channels, X has {count}; "
+            "name each channel once, in X's order"
+        )
+    return names
+
+
+def _sample_rate(file: Path, rate: np.ndarray | None) -> float | None:
+    if rate is None:
+        return None
+    values = np.asarray(rate).reshape(-1)
+    if len(values) != 1 or not np.issubdtype(values.dtype, np.number) or not values[0] > 0:
+        raise ValueError(
+            f"data.path: {file} sample_rate must be one number of Hz above 0, got {values.tolist()}; "
+            "e.g. sample_rate=50"
+        )
+    return float(values[0])

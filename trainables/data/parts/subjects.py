@@ -74,9 +74,16 @@ def choose_subjects(
 
 
 def subject_dataset(
-    x: np.ndarray, y: np.ndarray, subjects: np.ndarray, classes: list[str], split: SubjectSplit
+    x: np.ndarray,
+    y: np.ndarray,
+    subjects: np.ndarray,
+    classes: list[str],
+    split: SubjectSplit,
+    channels: list[str] | None = None,
+    sample_rate: float | None = None,
 ) -> Dataset:
-    """The windows of each split's subjects, standardized with the training split's statistics."""
+    """The windows of each split's subjects, standardized with the training split's statistics,
+    which the Dataset keeps (with the channel names and sample rate) for a deployed model."""
     parts = {}
     for name in ("train", "val", "test"):
         chosen = np.isin(subjects, getattr(split, name))
@@ -93,6 +100,10 @@ def subject_dataset(
         list(classes),
         None if x_test is None else standardize(x_test, mean, std),
         y_test,
+        channels=None if channels is None else list(channels),
+        sample_rate=sample_rate,
+        mean=mean,
+        std=std,
     )
 
 

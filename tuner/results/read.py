@@ -4,9 +4,11 @@ A results folder of one stage holds ``config.yaml``, ``summary.json``, ``trials.
 ``history.csv`` (and ``pareto.csv`` when the run had several objectives). A two-stage run
 (``stages=screen_then_train``) holds ``config.yaml``, ``summary.json``, ``ranking.csv`` and
 ``best_config.yaml`` at its top, and each stage as a one-stage folder: ``screen/`` and ``train/``.
-A run killed before it could summarize has ``config.yaml`` and Ray's state but no
-``summary.json``: it loads as incomplete, with no trials. ``trial_config`` rebuilds, for any
-trial, the config that retrains it, as ``best_config.yaml`` does for the best.
+A whole run (one-stage or two-stage) whose data had a test split also holds ``test_metrics.csv``
+and ``confusion_matrix.csv`` (tuner.results.confusion). A run killed before it could summarize
+has ``config.yaml`` and Ray's state but no ``summary.json``: it loads as incomplete, with no
+trials. ``trial_config`` rebuilds, for any trial, the config that retrains it, as
+``best_config.yaml`` does for the best.
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ import pandas as pd
 import yaml
 
 from tuner import space as space_lib
-from tuner.errors import ConfigError
-from tuner.results import folder
+from tuner.errors import ConfigError, first_line
+from tuner.results import write
+from tuner.results.confusion import CONFUSION_MATRIX, TEST_METRICS
 
-STAGES = ("screen", "train")
+STAGES = ("screen", "train")  # the stages of a two-stage run, each a one-stage folder
+OWN_FOLDERS = (*STAGES, "retrain")  # what of a results folder is tuner's, beside Ray's trial folders
 
 
 @dataclass
-class Run:
+class SavedRun:
     """One results folder, read back."""
 
     path: Path
@@ -38,11 +42,19 @@ class Run:
     history: pd.DataFrame
     pareto: pd.DataFrame | None = None  # the non-dominated trials, when there are several objectives
     ranking: pd.DataFrame | None = None  # two-stage: stage two's configs by mean metric
-    stages: dict[str, Run] = field(default_factory=dict)  # two-stage: "screen" and "train"
+    stages: dict[str, SavedRun] = field(default_factory=dict)  # two-stage: "screen" and "train"
+    location: str = ""  # where the run is, when ``path`` is a local copy of it (a bucket URI)
+    test_metrics: pd.DataFrame | None = None  # per class (and trial) on the test split
+    confusion: pd.DataFrame | None = None  # confusion_matrix.csv
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def where(self) -> str:
+        """The run's folder as a user gives it back (``resume=``, ``show``): its URI or path."""
+        return self.location or str(self.path)
 
     @property
     def metric(self) -> str:
@@ -82,6 +94,17 @@ class Run:
         """summary.json's best trial (two-stage: the winner of stage two, with its mean)."""
         return (self.summary or {}).get("best_trial")
 
+    @property
+    def test(self) -> dict[str, Any] | None:
+        """summary.json's figures on the test split, or {"skipped": why}; None before tuner
+        evaluated test splits."""
+        return (self.summary or {}).get("test")
+
+    @property
+    def model(self) -> dict[str, Any] | None:
+        """summary.json's exported model: its file name and what it holds, or {"skipped": why}."""
+        return (self.summary or {}).get("model")
+
 
 def is_run(path: Path) -> bool:
     """A folder tuner wrote: its config.yaml beside Ray's state, or results files (whose
@@ -98,38 +121,38 @@ def find_runs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and is_run(p))
 
 
-def load_run(path: Path) -> Run:
+def load_run(path: Path) -> SavedRun:
     """Read a results folder; a damaged or foreign one raises ConfigError naming the file."""
     path = path.expanduser().resolve()
     if not path.is_dir():
         raise ConfigError(str(path), "no such results folder", "give a folder that `python -m tuner` printed")
     config = _read_yaml(path / "config.yaml")
     summary = _read_summary(path / "summary.json")
+    test = {"test_metrics": _optional_csv(path / TEST_METRICS), "confusion": _optional_csv(path / CONFUSION_MATRIX)}
     if (path / "screen").is_dir():
         stages = {name: load_run(path / name) for name in STAGES if (path / name).is_dir()}
-        ranking = _read_csv(path / "ranking.csv") if (path / "ranking.csv").exists() else None
+        ranking = _optional_csv(path / "ranking.csv")
         screen = stages["screen"]
-        return Run(path, config, summary, screen.trials, screen.history, screen.pareto, ranking, stages)
+        return SavedRun(path, config, summary, screen.trials, screen.history, screen.pareto, ranking, stages, **test)
     if summary is None:
-        return Run(path, config, None, pd.DataFrame(), pd.DataFrame())
+        return SavedRun(path, config, None, pd.DataFrame(), pd.DataFrame())
     trials = _read_trials(path / "trials.csv", summary["num_trials"])
     history = _read_csv(path / "history.csv", allow_empty=True)
-    pareto = _read_csv(path / "pareto.csv") if (path / "pareto.csv").exists() else None
-    return Run(path, config, summary, trials, history, pareto)
+    return SavedRun(path, config, summary, trials, history, _optional_csv(path / "pareto.csv"), **test)
 
 
-def space_params(run: Run) -> list[space_lib.Param]:
+def space_params(run: SavedRun) -> list[space_lib.Param]:
     """The run's search space as tuner parsed it (two-stage: the space stage one searched)."""
     config = run.stages["screen"].config if run.stages else run.config
     return space_lib.parse_space(config.get("space") or {})
 
 
-def param_names(run: Run) -> list[str]:
+def param_names(run: SavedRun) -> list[str]:
     """The searched parameters: the trials.csv columns that hold each trial's sampled values."""
-    return [p.name for p in space_params(run) if p.type != space_lib.CONSTANT]
+    return space_lib.sampled_names(space_params(run))
 
 
-def metric_column(run: Run, metric: str) -> str:
+def metric_column(run: SavedRun, metric: str) -> str:
     """The trials.csv column that scores trials on ``metric``: the best value over epochs for
     the run's own metric, the last epoch's value for any other."""
     for column in (f"best_{metric}", f"last_{metric}"):
@@ -139,12 +162,12 @@ def metric_column(run: Run, metric: str) -> str:
     raise ConfigError("metric", f"'{metric}' is not in {run.path / 'trials.csv'}", f"use one of: {', '.join(reported)}")
 
 
-def ranked(run: Run, metric: str, mode: str) -> pd.DataFrame:
+def ranked(run: SavedRun, metric: str, mode: str) -> pd.DataFrame:
     """The trials best first on ``metric`` (ties in trial order, trials without it last)."""
     return run.trials.sort_values(metric_column(run, metric), ascending=mode == "min", na_position="last", kind="stable")
 
 
-def read_best_config(run: Run) -> dict[str, Any]:
+def read_best_config(run: SavedRun) -> dict[str, Any]:
     """best_config.yaml: the config that retrains the run's best trial."""
     path = run.path / "best_config.yaml"
     if not path.is_file():
@@ -152,10 +175,10 @@ def read_best_config(run: Run) -> dict[str, Any]:
     return _read_yaml(path)
 
 
-def trial_config(run: Run, values: Mapping[str, Any], name: str) -> dict[str, Any]:
+def trial_config(run: SavedRun, values: Mapping[str, Any], name: str) -> dict[str, Any]:
     """A config that trains one trial's params alone, as best_config.yaml does the best one's;
     ``values`` is a row of trials.csv or ranking.csv."""
-    return folder.trial_config(run.config, space_params(run), values, name)
+    return write.trial_config(run.config, space_params(run), values, name)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -164,7 +187,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except OSError:
         raise ConfigError(str(path), "is missing", "give a results folder that `python -m tuner` wrote") from None
     except yaml.YAMLError as err:
-        raise ConfigError(str(path), f"is not valid YAML ({str(err).splitlines()[0]})", "restore it") from None
+        raise ConfigError(str(path), f"is not valid YAML ({first_line(err)})", "restore it") from None
     if not isinstance(config, dict):
         raise ConfigError(str(path), "is not a tuner config", "restore it")
     return config
@@ -197,6 +220,10 @@ def _read_trials(path: Path, num_trials: int) -> pd.DataFrame:
     return trials
 
 
+def _optional_csv(path: Path) -> pd.DataFrame | None:
+    return _read_csv(path) if path.exists() else None
+
+
 def _read_csv(path: Path, allow_empty: bool = False) -> pd.DataFrame:
     try:
         return pd.read_csv(path)
@@ -205,4 +232,4 @@ def _read_csv(path: Path, allow_empty: bool = False) -> pd.DataFrame:
             return pd.DataFrame()
         raise ConfigError(str(path), "is empty", "restore it, or rerun the search") from None
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise ConfigError(str(path), f"cannot be read ({str(err).splitlines()[0]})", "restore it, or rerun the search") from None
+        raise ConfigError(str(path), f"cannot be read ({first_line(err)})", "restore it, or rerun the search") from None

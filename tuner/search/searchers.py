@@ -1,0 +1,53 @@
+"""Searchers: which configs the trials get. Each builder imports Ray (and Optuna) when called."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tuner.errors import ConfigError
+from tuner.search.optuna_space import OptunaSpace
+
+if TYPE_CHECKING:
+    from tuner.spec import RunSpec
+
+
+def variant_generator(spec: RunSpec) -> Any:
+    """Ray's own sampling (basic, random, grid): the space is Ray's param_space."""
+    from ray.tune.search import BasicVariantGenerator
+
+    return BasicVariantGenerator(max_concurrent=spec.max_concurrent or 0, random_state=spec.seed)
+
+
+def tpe(spec: RunSpec) -> Any:
+    """Optuna's TPE sampler, learning from the trials that ended."""
+    import optuna
+
+    return _optuna_search(spec, optuna.samplers.TPESampler(seed=spec.seed), spec.metric, spec.mode)
+
+
+def nsga2(spec: RunSpec) -> Any:
+    """Optuna's NSGA-II: the Pareto front of the run's objectives."""
+    import optuna
+
+    sampler = optuna.samplers.NSGAIISampler(seed=spec.seed, population_size=spec.searcher_options["population_size"])
+    metrics, modes = [o["metric"] for o in spec.objectives], [o["mode"] for o in spec.objectives]
+    return _optuna_search(spec, sampler, metrics, modes)
+
+
+def check_nsga2(options: dict[str, Any]) -> None:
+    size = options["population_size"]
+    if not isinstance(size, int) or isinstance(size, bool) or size < 2:
+        raise ConfigError("search.population_size", f"must be an integer >= 2, got {size!r}", "set it to about num_samples / 4")
+
+
+def check_none(options: dict[str, Any]) -> None:
+    """A searcher with no options of its own."""
+
+
+def _optuna_search(spec: RunSpec, sampler: Any, metric: Any, mode: Any) -> Any:
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    # A define-by-run space is fixed at construction, so Optuna must learn metric and mode here.
+    searcher = OptunaSearch(space=OptunaSpace(spec.params), metric=metric, mode=mode, sampler=sampler)
+    return ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent) if spec.max_concurrent else searcher
