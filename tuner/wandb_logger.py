@@ -35,6 +35,7 @@ Usage (tuner.run and tuner.pipeline do this)::
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import numbers
@@ -76,6 +77,7 @@ class WandbSettings:
     notes: str | None
     timeout: float
     results_dir: Path
+    remote: str | None  # the bucket URI the results folder is copied to (Ray's trial folders are there)
     metric: str
     metric_mode: str
     max_epochs: int
@@ -93,6 +95,7 @@ class WandbSettings:
             notes=logger.get("notes"),
             timeout=float(logger.get("timeout", 60)),
             results_dir=spec.results_dir,
+            remote=spec.remote,
             metric=spec.metric,
             metric_mode=spec.mode,
             max_epochs=spec.max_epochs,
@@ -258,8 +261,10 @@ class WandbCallback(tune.Callback):
         W&B records may be lost (a killed driver takes the records W&B had not written)."""
         if upto <= record.step:
             return []
-        rows = progress_rows(Path(trial.local_path, EXPR_PROGRESS_FILE), record.step, upto)
-        return rows or progress_rows(Path(trial.path, EXPR_PROGRESS_FILE), record.step, upto)
+        staged = Path(trial.local_path, EXPR_PROGRESS_FILE)  # the driver's copy, when it has one
+        rows = progress_rows(staged.read_text() if staged.is_file() else "", record.step, upto)
+        stored = trial_file(self.settings, trial.trial_id, EXPR_PROGRESS_FILE)  # in the results folder or bucket
+        return rows or progress_rows(stored or "", record.step, upto)
 
     def _log(self, trial: Any, record: _TrialLog, rows: list[tuple[int, dict[str, Any]]]) -> None:
         for step, metrics in rows:
@@ -296,12 +301,21 @@ def result_step(result: dict[str, Any]) -> int:
     return int(result.get("epoch") or result.get("training_iteration") or 0)
 
 
-def progress_rows(path: Path, after: int, upto: int) -> list[tuple[int, dict[str, Any]]]:
+def trial_file(settings: WandbSettings, trial_id: str, name: str) -> str | None:
+    """The text of a file in a trial's folder, in the results folder or the bucket (None: not there)."""
+    if settings.remote:
+        location = storage.join(settings.remote, trial_id, name)
+        return storage.read_text(location) if storage.exists(location) else None
+    path = settings.results_dir / trial_id / name
+    return path.read_text() if path.is_file() else None
+
+
+def progress_rows(progress: str, after: int, upto: int) -> list[tuple[int, dict[str, Any]]]:
     """The (step, metrics) of the results a trial's progress.csv holds for steps after ``after``
     up to ``upto``; a step reported twice (redone after a crash) counts as its last report."""
-    if not path.is_file() or path.stat().st_size == 0:
+    if not progress.strip():
         return []
-    frame = pd.read_csv(path)
+    frame = pd.read_csv(io.StringIO(progress))
     key = "epoch" if "epoch" in frame else "training_iteration"
     frame = frame.drop_duplicates(key, keep="last")
     frame = frame[(frame[key] > after) & (frame[key] <= upto)].sort_values(key)
@@ -400,6 +414,9 @@ def log_tuning_run(spec: RunSpec, trials: pd.DataFrame, summary: dict[str, Any])
         log.warning(
             "warning: W&B is still busy after %.0f s; it carries on in the background", 2 * settings.timeout
         )
+    elif not writer.failed and settings.mode == "offline" and settings.remote:
+        folder = storage.join(settings.remote, "wandb")
+        print(f"W&B: offline runs in {folder}; upload them from a local copy with: wandb sync <copy>")
     elif not writer.failed and settings.mode == "offline":
         folder = settings.results_dir / "wandb"
         print(f"W&B: offline runs in {folder}; upload them with: wandb sync {folder}")
@@ -495,7 +512,7 @@ def _close_trial_runs(writer: Writer, trials: pd.DataFrame) -> None:
 def _write_again(writer: Writer, row: dict[str, Any]) -> None:
     """A trial's run from its results folder files: params.json, history.csv, its trials.csv row."""
     settings, trial_id = writer.settings, row["trial_id"]
-    trial_config = json.loads((settings.results_dir / trial_id / "params.json").read_text())
+    trial_config = json.loads(trial_file(settings, trial_id, "params.json") or "{}")
     _start_run(writer, trial_id, *run_identity(settings, trial_id, trial_config))
     history = pd.read_csv(settings.results_dir / "history.csv")
     history = history[history.trial_id == trial_id].drop(columns="trial_id")
