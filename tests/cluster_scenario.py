@@ -40,13 +40,16 @@ def progress_of_trials(storage: str) -> dict[str, pd.DataFrame]:
     return progress
 
 
-def remove_worker_once_it_holds_a_checkpointed_trial(cluster: Cluster, workers: list, storage: str) -> None:
+def remove_worker_once_it_holds_a_checkpointed_trial(
+    cluster: Cluster, workers: list, storage: str, stop: threading.Event
+) -> None:
     """Take away the worker running a trial that has checkpointed two epochs: its raylet and
     the trial's process (a raylet's death alone can leave its workers running for seconds,
-    long enough for a short trial to finish on a node that is gone)."""
+    long enough for a short trial to finish on a node that is gone). Gives up when ``stop`` is
+    set (the run is over) or after KILLER_DEADLINE_S seconds."""
     node_ids = {w.node_id: w for w in workers}
     deadline = time.monotonic() + KILLER_DEADLINE_S
-    while time.monotonic() < deadline:
+    while not stop.is_set() and time.monotonic() < deadline:
         for trial_id, progress in progress_of_trials(storage).items():
             node, epochs = progress[NODE_KEY].iloc[-1], len(progress)
             if 2 <= epochs <= 4 and node in node_ids:
@@ -56,7 +59,7 @@ def remove_worker_once_it_holds_a_checkpointed_trial(cluster: Cluster, workers: 
                     os.kill(int(progress.pid.iloc[-1]), signal.SIGKILL)
                 return
         time.sleep(0.1)
-    print(f"no node removed: no trial held 2 to 4 checkpointed epochs within {KILLER_DEADLINE_S} s", flush=True)
+    print(f"no node removed: no trial held 2 to 4 checkpointed epochs (run over, or {KILLER_DEADLINE_S} s)", flush=True)
 
 
 def main(storage: str) -> None:
@@ -64,13 +67,16 @@ def main(storage: str) -> None:
     workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
     ray.init(address=cluster.address)
+    stop = threading.Event()
     killer = threading.Thread(
         target=remove_worker_once_it_holds_a_checkpointed_trial,
-        args=(cluster, workers, storage),
+        args=(cluster, workers, storage, stop),
         daemon=True,
     )
     killer.start()
     summary = tune_from_config(compose_config(*RUN, f"storage={storage}"))
+    stop.set()
+    killer.join(timeout=30)
     print(f"results folder: {summary['results_dir']}", flush=True)
     ray.shutdown()
     cluster.shutdown()

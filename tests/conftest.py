@@ -95,3 +95,20 @@ def local_ray(s3_server):
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     yield
     ray.shutdown()
+
+
+@pytest.fixture
+def wandb_without_login(monkeypatch, tmp_path) -> dict[str, str]:
+    """W&B as on a machine nobody has logged in to: no WANDB_MODE, no API key, an empty netrc,
+    W&B's own folders under tmp_path. There the default logger=wandb (mode=auto) logs offline.
+    Returns the environment for a `python -m tuner` subprocess, without this process's W&B
+    service (W&B hands it to child processes in WANDB_SERVICE: a killed child's runs would stay
+    open in it, and this process could not open them again when it resumes the run)."""
+    for name in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    netrc = tmp_path / "netrc"
+    netrc.write_text("")
+    monkeypatch.setenv("NETRC", str(netrc))
+    for name in ("WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    return {name: value for name, value in os.environ.items() if name != "WANDB_SERVICE"}

@@ -1,6 +1,7 @@
 """The windows cache: reused while settings and raw files stay, rebuilt when anything is off."""
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -55,10 +56,23 @@ def test_a_changed_setting_builds_a_new_cache(raw_file, tmp_path):
     assert build.calls == 2 and len(list((tmp_path / "cache").glob("demo-*.npz"))) == 2
 
 
-def test_a_changed_raw_file_builds_a_new_cache(raw_file, tmp_path):
+def test_a_raw_file_of_another_size_builds_a_new_cache(raw_file, tmp_path):
     build = Builder()
     load(raw_file, tmp_path / "cache", build)
+    mtime = raw_file.stat().st_mtime_ns
     raw_file.write_text("1 2 3 4\n")
+    os.utime(raw_file, ns=(mtime, mtime))  # the same time: only the size tells
+    load(raw_file, tmp_path / "cache", build)
+    assert build.calls == 2
+
+
+def test_a_raw_file_rewritten_with_the_same_size_builds_a_new_cache(raw_file, tmp_path):
+    build = Builder()
+    load(raw_file, tmp_path / "cache", build)
+    mtime = raw_file.stat().st_mtime_ns
+    raw_file.write_text("4 5 6\n")
+    # A second later, set explicitly: a quick rewrite may keep the time on a coarse clock.
+    os.utime(raw_file, ns=(mtime + 10**9, mtime + 10**9))
     load(raw_file, tmp_path / "cache", build)
     assert build.calls == 2
 

@@ -126,8 +126,9 @@ def test_trials_spread_over_nodes_and_survive_losing_one_with_results_in_a_bucke
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    (removal,) = [l for l in done.stdout.splitlines() if l.startswith("removing node ")]
-    killed = removal.split(" running ")[1].split()[0]  # the trial that had checkpointed epochs there
+    removals = [l for l in done.stdout.splitlines() if l.startswith("removing node ")]
+    assert len(removals) == 1, "the scenario removed one node mid-run:\n" + done.stdout[-3000:]
+    killed = removals[0].split(" running ")[1].split()[0]  # the trial that had checkpointed epochs there
     (line,) = [l for l in done.stdout.splitlines() if l.startswith("results folder: ")]
     results = line.removeprefix("results folder: ")
     assert results.startswith(f"{bucket}/nodes-")
@@ -138,6 +139,7 @@ def test_trials_spread_over_nodes_and_survive_losing_one_with_results_in_a_bucke
     moved = trials[nodes.str.len() > 1]
     assert killed in set(moved.trial_id), "the lost node's trial was retried elsewhere"
     history = read_csv(store.join(results, "history.csv"))
+    assert set(history.trial_id) == set(trials.trial_id)
     for trial_id, group in history.groupby("trial_id"):
         assert group.epoch.tolist() == list(range(1, 9)), trial_id
     progress = read_csv(store.join(results, killed, "progress.csv"))

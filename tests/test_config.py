@@ -1,9 +1,12 @@
 """Every option of every config group composes with Hydra and validates into a run spec."""
 
 import pytest
+from omegaconf import OmegaConf
 
 from tests.conftest import CONF_DIR, compose_config
+from tests.user_trainables import quadratic
 from tuner.groups import GROUPS
+from tuner.search import make_search
 from tuner.spec import build_spec
 
 OPTIONS = [(group, p.stem) for group in GROUPS for p in sorted((CONF_DIR / group).glob("*.yaml"))]
@@ -24,9 +27,12 @@ def test_every_group_option_composes_and_validates(group, option, tmp_path):
         overrides += [f"storage={tmp_path}"]
     cfg = compose_config(*overrides)
     spec = build_spec(cfg, tmp_path)
-    assert cfg[group] is not None
+    option_file = OmegaConf.to_container(OmegaConf.load(CONF_DIR / group / f"{option}.yaml"))
+    # A model's file is global (it brings its space too); any other lands under its group's key.
+    composed = OmegaConf.to_container(cfg if group == "model" else cfg[group], resolve=False)
+    assert {key: composed[key] for key in option_file} == option_file, "the option's file, as written"
     if group == "search":
-        assert spec.searcher == cfg.search.searcher and spec.scheduler["type"] == cfg.search.scheduler.type
+        assert spec.searcher == option_file["searcher"] and spec.scheduler["type"] == option_file["scheduler"]["type"]
 
 
 def test_defaults_are_the_documented_default_run():
@@ -42,7 +48,9 @@ def test_each_model_brings_its_own_space():
     assert "hidden" in lstm.space.model and lstm.model.name == "cnn_bilstm"
 
 
-def test_command_line_reaches_the_space_and_the_trainable():
-    cfg = compose_config("space.lr.high=0.01", "trainable=tests.user_trainables.quadratic", "trial.gpus=0.25")
-    assert cfg.space.lr.high == 0.01 and cfg.trainable == "tests.user_trainables.quadratic"
-    assert cfg.trial.gpus == 0.25
+def test_command_line_values_reach_the_search_space_the_trainable_and_the_resources(tmp_path):
+    overrides = ["space.lr.high=0.01", "trainable=tests.user_trainables.quadratic", "metric=score", "trial.gpus=0.25"]
+    spec = build_spec(compose_config(*overrides), tmp_path)
+    _, _, param_space = make_search(spec)
+    assert param_space["lr"].upper == 0.01, "Ray samples lr below the new bound"
+    assert spec.trainable is quadratic and spec.gpus == 0.25

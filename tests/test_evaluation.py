@@ -17,7 +17,7 @@ import yaml
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from tests.conftest import TINY, compose_config
-from tests.test_wandb_logger import offline_runs
+from tests.wandb_runs import by_job, offline_runs, table
 from trainables import har
 from trainables.data import synthetic_har
 from trainables.data.npz import npz_windows
@@ -138,13 +138,12 @@ def test_the_exported_model_runs_without_tuner_and_predicts_raw_windows_as_the_c
 
 
 def test_the_wandb_summary_run_holds_the_confusion_matrix(npz_run):
-    [run] = [r for r in offline_runs(npz_run["folder"]) if r["run"].job_type == "summary"]
-    [table_file] = (run["dir"] / "files").glob("media/table/test_confusion_matrix_*.table.json")
-    table = json.loads(table_file.read_text())
+    [run] = by_job(offline_runs(npz_run["folder"]), "summary")
+    rows = table(run, "test_confusion_matrix")
     matrix = pd.read_csv(npz_run["folder"] / "confusion_matrix.csv")
-    assert table["columns"] == ["true", *npz_run["data"].classes]
-    assert table["data"] == matrix.drop(columns="trial_id").values.tolist()
-    assert run["summary"]["test_accuracy"] == pytest.approx(npz_run["summary"]["test"]["accuracy"])
+    assert list(rows[0]) == ["true", *npz_run["data"].classes]
+    assert [list(row.values()) for row in rows] == matrix.drop(columns="trial_id").values.tolist()
+    assert run.summary["test_accuracy"] == pytest.approx(npz_run["summary"]["test"]["accuracy"])
 
 
 def test_results_show_prints_the_test_figures_per_class_and_the_matrix(npz_run, capsys):

@@ -1,5 +1,6 @@
 """Interrupt a real `python -m tuner` (Ctrl-C or SIGKILL) and resume it: nothing redone, nothing
-lost; with results in a folder, and in a bucket on a real S3 API server."""
+lost, in the results and in W&B (the default logger=wandb, offline without a login); with results
+in a folder, and in a bucket on a real S3 API server."""
 
 import io
 import json
@@ -7,11 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.fs as pafs
 import pytest
 
+from tests import wandb_runs
 from tests.conftest import ROOT, compose_config
 from tuner import storage as store
 from tuner.pipeline import tune_from_config
@@ -27,10 +30,10 @@ def storage(request, tmp_path) -> str:
     return str(tmp_path) if request.param == "folder" else request.getfixturevalue("bucket")
 
 
-def start_run(storage: str) -> subprocess.Popen:
+def start_run(storage: str, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "tuner", *RUN, f"storage={storage}"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
 
@@ -99,7 +102,18 @@ def csv(location: str) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(read(location)))
 
 
-def check_resumed(results: str, before: dict[str, list[int]], lossless: bool) -> None:
+def local_copy(results: str, tmp_path: Path) -> Path:
+    """The results folder itself, or a copy of a bucket's (W&B's files included), as a user
+    would download it to run `wandb sync`."""
+    if not store.is_uri(results):
+        return Path(results)
+    fs, path = store.filesystem(results)
+    local = tmp_path / store.name(results)
+    pafs.copy_files(path, str(local), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
+    return local
+
+
+def check_resumed(results: str, before: dict[str, list[int]], lossless: bool, tmp_path: Path) -> dict:
     """Exactly num_samples trials, all complete, finished ones untouched, the rest continued from
     their checkpoints (a restored trial's iterations count again from 1, its epochs do not).
 
@@ -108,7 +122,11 @@ def check_resumed(results: str, before: dict[str, list[int]], lossless: bool) ->
     saved checkpoint (a killed driver's progress.csv can be ahead of its saved state). Not lossless:
     a SIGKILL can cut the driver's upload to a bucket short, so epochs it never uploaded before
     a trial's last checkpoint may be missing; everything uploaded is kept, everything after the
-    checkpoint is there."""
+    checkpoint is there.
+
+    In W&B, one run per trial (its id the run's folder name and the trial id) holds each epoch
+    once and ends with the trial's status, in files `wandb sync` reads. Returns the trial runs
+    by trial id (read from what a killed driver left too: whole records, no exit record)."""
     saved = saved_states(results)
     summary = tune_from_config(compose_config(f"resume={results}"))
     assert summary["num_trials"] == 4 and summary["status_counts"] == {"completed": 4}
@@ -133,23 +151,36 @@ def check_resumed(results: str, before: dict[str, list[int]], lossless: bool) ->
     statuses = [status for status, _ in saved.values()]
     assert "TERMINATED" in statuses, "a trial had finished when the run stopped"
     assert any(0 < epoch < 6 for _, epoch in saved.values()), "a trial was part-way when the run stopped"
+    folder = local_copy(results, tmp_path)
+    runs = wandb_runs.check_runs_match_the_folder(folder, unfinished=not lossless)
+    offline = wandb_runs.offline_runs(folder, unfinished=not lossless)
+    files = {f.resolve() for run in offline.values() for f in run.files}
+    assert wandb_runs.sync_would_upload(folder) == files, "every file there is one `wandb sync` can read"
+    assert {run.record.run_id for run in runs.values()} == {f"{folder.name}-{trial_id}" for trial_id in runs}
+    return runs
 
 
-def test_ctrl_c_saves_state_prints_the_resume_command_and_resume_finishes_the_run(storage):
-    run = start_run(storage)
+def test_ctrl_c_saves_state_prints_the_resume_command_and_resume_finishes_the_run(
+    storage, wandb_without_login, tmp_path
+):
+    run = start_run(storage, wandb_without_login)
     results = wait_for_one_finished_and_one_started(storage)
     run.send_signal(signal.SIGINT)
     output, _ = run.communicate(timeout=120)
     before = epochs_done(results)
     assert run.returncode == 0, output
     assert f"interrupted: resume with  python -m tuner resume={results}" in output
+    assert f"W&B: offline runs in {store.join(results, 'wandb')}" in output, "logger=wandb mode=auto: offline"
     trials = csv(store.join(results, "trials.csv"))
     assert "unfinished" in set(trials.status) and "completed" in set(trials.status)
-    check_resumed(results, before, lossless=True)
+    unfinished = set(trials.trial_id[trials.status == "unfinished"])
+    runs = check_resumed(results, before, lossless=True, tmp_path=tmp_path)
+    for trial_id in unfinished & {t for t, epochs in before.items() if len(epochs) >= 2}:
+        assert runs[trial_id].exit_codes == [1, 0], "closed unfinished at Ctrl-C, continued, completed"
 
 
-def test_a_killed_driver_resumes_from_the_last_saved_state(storage):
-    run = start_run(storage)
+def test_a_killed_driver_resumes_from_the_last_saved_state(storage, wandb_without_login, tmp_path):
+    run = start_run(storage, wandb_without_login)
     results = wait_for_one_finished_and_one_started(storage)
     wait_for_saved_state(results, finished=1)
     run.kill()
@@ -157,7 +188,7 @@ def test_a_killed_driver_resumes_from_the_last_saved_state(storage):
     before = epochs_done(results)
     assert read(store.join(results, "trials.csv")) is None, "SIGKILL left no chance to write results"
     assert read(store.join(results, "config.yaml")) is not None, "the config to resume with was saved at the start"
-    check_resumed(results, before, lossless=False)
+    check_resumed(results, before, lossless=False, tmp_path=tmp_path)
 
 
 def test_resume_of_a_folder_without_a_run_is_one_error_line(tmp_path):

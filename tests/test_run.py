@@ -114,6 +114,10 @@ def test_a_crashed_trial_continues_from_its_checkpoint(tmp_path):
     assert marker.exists(), "the trial really crashed once"
     assert trials.status.tolist() == ["completed"] and trials.epochs.tolist() == [4]
     check_histories(trials, history)
+    progress = pd.read_csv(tmp_path / "run" / trials.trial_id[0] / "progress.csv")
+    assert progress.epoch.tolist() == [1, 2, 3, 4], "no epoch trained twice"
+    restarts = progress.loc[progress.iterations_since_restore == 1, "epoch"].tolist()
+    assert restarts == [1, 3] and progress.pid.nunique() == 2, "a second process went on at epoch 3"
 
 
 def test_best_config_retrains_the_best_trial_alone(tmp_path):
@@ -123,8 +127,9 @@ def test_best_config_retrains_the_best_trial_alone(tmp_path):
     assert best["space"]["lr"] == pytest.approx(summary["best_trial"]["params"]["lr"])
     retrained = retrain(best_file, [f"storage={tmp_path / 'retrain'}", "max_epochs=1", "logger=none"])
     assert retrained["num_trials"] == 1 and retrained["status_counts"] == {"completed": 1}
-    config = yaml.safe_load((Path(retrained["results_dir"]) / "config.yaml").read_text())
-    assert config["logger"] == {"kind": "none"} and config["max_epochs"] == 1, "group and key overrides"
+    folder = Path(retrained["results_dir"])
+    assert pd.read_csv(folder / "trials.csv").epochs.tolist() == [1], "max_epochs=1 reached the trial"
+    assert not (folder / "wandb").exists() and yaml.safe_load((folder / "config.yaml").read_text())["logger"] == {"kind": "none"}
     trial_dir = Path(retrained["best_trial"]["checkpoint"]).parent
     params = json.loads((trial_dir / "params.json").read_text())
     assert params["lr"] == pytest.approx(summary["best_trial"]["params"]["lr"])

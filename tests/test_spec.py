@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import ROOT, compose_config
 from tuner import ConfigError
 from tuner.groups import check_group_options
+from tuner.pipeline import tune_from_config
 from tuner.search import make_search
 from tuner.spec import build_spec
 
@@ -66,9 +67,9 @@ BAD_CONFIGS = [
 
 
 @pytest.mark.parametrize("overrides, key, phrase", BAD_CONFIGS, ids=[c[1] + ":" + c[2] for c in BAD_CONFIGS])
-def test_bad_config_is_one_line_naming_the_key(overrides, key, phrase, tmp_path):
+def test_bad_config_is_one_line_naming_the_key_and_nothing_is_written(overrides, key, phrase, tmp_path):
     with pytest.raises(ConfigError) as err:
-        build_spec(compose_config(*overrides), tmp_path / "run")
+        tune_from_config(compose_config(*overrides), tmp_path / "run")
     assert err.value.key == key
     assert phrase in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "run").exists()

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, TINY, compose_config
-from tests.test_wandb_logger import offline_runs
+from tests.wandb_runs import trial_runs
 from tuner import ConfigError
 from tuner import space as space_lib
 from tuner.pipeline import tune_from_config
@@ -283,6 +283,5 @@ def test_a_users_own_trainable_gets_its_sweep_parameters_as_config_keys_and_in_w
     trials = pd.read_csv(tmp_path / "run" / "trials.csv")
     assert trials.status.tolist() == ["completed"] * 4
     assert trials.x1.between(0, 1).all() and set(trials.x2) <= {0.5, 0.7, 0.9}
-    runs = [run for run in offline_runs(tmp_path / "run") if run["run"].job_type == "trial"]
-    logged = {run["config"]["x1"]: run["config"]["x2"] for run in runs}
+    logged = {run.config["x1"]: run.config["x2"] for run in trial_runs(tmp_path / "run").values()}
     assert logged == dict(zip(trials.x1, trials.x2)), "each trial's W&B config holds its x1 and x2"

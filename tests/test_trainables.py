@@ -176,7 +176,8 @@ def test_models_return_one_logit_per_class(model_cfg, small_har):
 def test_build_model_passes_architecture_keys_to_the_model():
     model = build_model({"name": "cnn_tcn", "channels": 8, "levels": 4}, 6, 6, dropout=0.3)
     assert len(model.blocks) == 4 and model.head.in_features == 8
-    assert all(m.p == 0.3 for m in model.modules() if isinstance(m, torch.nn.Dropout))
+    dropouts = [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert dropouts and set(dropouts) == {0.3}
 
 
 def test_build_model_leaves_out_keys_of_the_other_architecture():
@@ -256,11 +257,13 @@ def test_a_restored_checkpoint_continues_exactly_like_the_original(
     torch.manual_seed(99)
     restored, restored_optimizer, restored_scheduler = setup()
     assert load_checkpoint(tmp_path, restored, restored_optimizer, restored_scheduler) == (2, 1.5)
+    assert list(model.state_dict()) == list(restored.state_dict())
     for a, b in zip(model.state_dict().values(), restored.state_dict().values()):
         assert torch.equal(a, b)
     assert restored_optimizer.param_groups[0]["lr"] == optimizer.param_groups[0]["lr"]
+    assert len(restored_optimizer.state) == len(optimizer.state) == len(list(model.parameters()))
     for state, restored_state in zip(optimizer.state.values(), restored_optimizer.state.values()):
-        assert all(torch.equal(state[k], restored_state[k]) for k in state)
+        assert state.keys() == restored_state.keys() and all(torch.equal(state[k], restored_state[k]) for k in state)
 
     run_epoch(model, optimizer, scheduler, seed=3)
     run_epoch(restored, restored_optimizer, restored_scheduler, seed=3)

@@ -1,8 +1,5 @@
-"""W&B logging: a real tiny tuning run logged offline, read back from W&B's own record files.
-
-The ``.wandb`` files are W&B's transaction logs: a 7-byte header, then 32 KiB blocks of records
-(LevelDB log format) holding ``Record`` protobufs whose definitions ship inside the wandb package.
-"""
+"""W&B logging: real tiny tuning runs logged offline, read back from W&B's own record files
+(tests.wandb_runs reads them strictly, and is checked against W&B's own reader here)."""
 
 from __future__ import annotations
 
@@ -10,15 +7,16 @@ import contextlib
 import io
 import json
 import logging
-import struct
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import ray
-from wandb.proto import wandb_internal_pb2
 
+from tests import wandb_runs
 from tests.conftest import compose_config
+from tests.wandb_runs import IncompleteRunFile, read_records, table, trial_runs
 from tuner import ConfigError
 from tuner import wandb_logger, wandb_mode
 from tuner.pipeline import tune_from_config
@@ -41,58 +39,6 @@ LOGGED = [
 ]
 
 
-def records(path: Path):
-    """Every Record in a .wandb file, in order."""
-    data = path.read_bytes()
-    assert data[:4] == b":W&B", path
-    position, pending, block = 7, b"", 32768
-    while position + 7 <= len(data):
-        left = block - position % block
-        if left < 7:  # too small for a record header: zero padding
-            position += left
-            continue
-        _, length, kind = struct.unpack("<IHB", data[position : position + 7])
-        if kind == 0:  # padding up to the block's end
-            position += left
-            continue
-        payload = data[position + 7 : position + 7 + length]
-        position += 7 + length
-        if kind == 1:  # a whole record
-            pending = payload
-        elif kind in (2, 3):  # first or middle piece
-            pending = (pending if kind == 3 else b"") + payload
-            continue
-        else:  # last piece
-            pending += payload
-        record = wandb_internal_pb2.Record()
-        record.ParseFromString(pending)
-        yield record
-
-
-def read_run(path: Path) -> dict:
-    """One offline run: its run record, config, history rows, final summary, exit code, artifacts."""
-    run = {"history": [], "summary": {}, "exit_code": None, "artifacts": [], "dir": path.parent}
-    for record in records(path):
-        kind = record.WhichOneof("record_type")
-        if kind == "run":
-            run["run"] = record.run
-            run["config"] = {u.key: json.loads(u.value_json) for u in record.run.config.update if u.key != "_wandb"}
-        elif kind == "history":
-            run["history"].append({".".join(i.nested_key) or i.key: json.loads(i.value_json) for i in record.history.item})
-        elif kind == "summary":
-            for update in record.summary.update:
-                run["summary"][".".join(update.nested_key) or update.key] = json.loads(update.value_json)
-        elif kind == "exit":
-            run["exit_code"] = record.exit.exit_code
-        elif kind == "artifact":
-            run["artifacts"].append(record.artifact)
-    return run
-
-
-def offline_runs(folder: Path) -> list[dict]:
-    return [read_run(path) for path in sorted(folder.glob("wandb/offline-run-*/run-*.wandb"))]
-
-
 @pytest.fixture(scope="module")
 def logged(local_ray, tmp_path_factory):
     """One tiny tuning run with logger=wandb offline and a fake API key in the environment."""
@@ -105,8 +51,9 @@ def logged(local_ray, tmp_path_factory):
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(warned):
             summary = tune_from_config(compose_config(*LOGGED), root / "run")
     folder = Path(summary["results_dir"])
-    runs = offline_runs(folder)
+    runs = wandb_runs.offline_runs(folder)
     trials = pd.read_csv(folder / "trials.csv", keep_default_na=False, na_values=[""])
+    assert sorted(trial_runs(folder)) == sorted(trials.trial_id) and len(trials) == 6, "the tests below loop over them"
     return {
         "root": root,
         "folder": folder,
@@ -115,27 +62,28 @@ def logged(local_ray, tmp_path_factory):
         "history": pd.read_csv(folder / "history.csv"),
         "printed": printed.getvalue(),
         "warned": warned.getvalue(),
-        "trial_runs": {r["summary"]["trial_id"]: r for r in runs if r["run"].job_type == "trial"},
-        "summary_runs": [r for r in runs if r["run"].job_type == "summary"],
+        "runs": runs,
+        "trial_runs": trial_runs(folder),
+        "summary_runs": wandb_runs.by_job(runs, "summary"),
     }
 
 
 @pytest.mark.integration
 def test_every_trial_is_one_offline_run_in_the_tuning_runs_group(logged):
     trials, runs = logged["trials"], logged["trial_runs"]
-    assert sorted(runs) == sorted(trials.index)
     for trial_id, run in runs.items():
-        record = run["run"]
+        record = run.record
         assert record.run_group == logged["folder"].name and record.project == "tuner-tests"
         assert list(record.tags) == ["tiny", "ci"] and record.notes == "a tiny run"
         assert record.display_name == f"{trial_id} x={trials.loc[trial_id, 'x']:.3g}"
-        assert run["dir"].parent.parent == logged["folder"], "W&B files live in the results folder"
+        assert record.run_id == f"{logged['folder'].name}-{trial_id}", "the same id in any driver"
+        assert [f.parent.parent.parent for f in run.files] == [logged["folder"]], "one file, in the results folder"
 
 
 @pytest.mark.integration
 def test_trial_config_is_the_sampled_params_and_the_fixed_settings_as_dotted_keys(logged):
     for trial_id, run in logged["trial_runs"].items():
-        config = run["config"]
+        config = run.config
         assert config["x"] == pytest.approx(logged["trials"].loc[trial_id, "x"])
         assert config["max_epochs"] == 4 and config["fail_above"] == 0.8 and config["seed"] == 0
         assert config["model.name"] == "cnn_tcn" and "model" not in config
@@ -146,10 +94,11 @@ def test_history_is_one_row_per_epoch_with_step_equal_to_epoch(logged):
     history = logged["history"]
     for trial_id, run in logged["trial_runs"].items():
         expected = history[history.trial_id == trial_id]
-        assert [row["_step"] for row in run["history"]] == expected.epoch.tolist()
-        assert [row["epoch"] for row in run["history"]] == expected.epoch.tolist()
-        assert [row["score"] for row in run["history"]] == pytest.approx(expected.score.tolist())
-        assert all("time_total_s" not in row and "config" not in row for row in run["history"])
+        assert run.steps == expected.epoch.tolist()
+        assert [row["epoch"] for row in run.history] == expected.epoch.tolist()
+        assert [row["score"] for row in run.history] == pytest.approx(expected.score.tolist())
+        assert all("time_total_s" not in row and "config" not in row for row in run.history)
+    assert sum(len(run.history) for run in logged["trial_runs"].values()) == len(history) > 0
 
 
 @pytest.mark.integration
@@ -157,15 +106,15 @@ def test_summary_and_status_of_each_run_match_the_results_folder(logged):
     trials = logged["trials"]
     statuses = {}
     for trial_id, run in logged["trial_runs"].items():
-        row, summary = trials.loc[trial_id], run["summary"]
+        row, summary = trials.loc[trial_id], run.summary
         statuses[trial_id] = summary["status"]
         assert summary["status"] == row.status and summary["epochs"] == row.epochs
         if row.status in ("errored", "diverged"):
-            assert run["exit_code"] == 1, "W&B shows the run as failed"
+            assert run.exit_codes == [1], "W&B shows the run as failed"
             assert summary["error"] == row.error
             assert summary["best_score"] is None
         else:
-            assert run["exit_code"] == 0
+            assert run.exit_codes == [0]
             assert summary["best_score"] == pytest.approx(row.best_score)
             assert summary["last_score"] == pytest.approx(row.last_score)
     assert sorted(statuses.values()) == ["completed", "completed", "diverged", "early_stopped", "early_stopped", "errored"]
@@ -175,19 +124,57 @@ def test_summary_and_status_of_each_run_match_the_results_folder(logged):
 def test_summary_run_holds_the_leaderboard_and_the_best_checkpoint(logged):
     [run] = logged["summary_runs"]
     best = logged["summary"]["best_trial"]
-    assert run["run"].run_group == logged["folder"].name and run["exit_code"] == 0
-    assert run["summary"]["best_trial"] == best["trial_id"]
-    assert run["config"]["metric"] == "score" and run["config"]["search.scheduler.type"] == "asha"
-    [table_file] = (run["dir"] / "files").glob("media/table/leaderboard_*.table.json")
-    table = json.loads(table_file.read_text())
-    rows = [dict(zip(table["columns"], row)) for row in table["data"]]
+    assert run.record.run_group == logged["folder"].name and run.exit_codes == [0]
+    assert run.summary["best_trial"] == best["trial_id"]
+    assert run.config["metric"] == "score" and run.config["search.scheduler.type"] == "asha"
+    rows = table(run, "leaderboard")
     assert [r["trial_id"] for r in rows][0] == best["trial_id"], "best first"
     assert {r["trial_id"]: r["status"] for r in rows} == logged["trials"].status.to_dict()
-    [model] = [a for a in run["artifacts"] if a.type == "model"]
-    assert list(model.aliases) >= ["best"] and json.loads(model.metadata)["trial_id"] == best["trial_id"]
+    [model] = [a for a in run.artifacts if a.type == "model"]
+    assert sorted(model.aliases) == ["best", "latest"] and json.loads(model.metadata)["trial_id"] == best["trial_id"]
     assert [c.path for c in model.manifest.contents] == ["state.json"]
     assert "Adding directory" not in logged["warned"], "the artifact is made without a console line"
     assert Path(best["checkpoint"], "state.json").is_file()
+
+
+@pytest.mark.integration
+def test_our_reading_of_the_files_is_wandbs_own(logged):
+    """Every record, as tests.wandb_runs reads it and as `wandb leet inspect` does; and the files
+    are the ones `wandb sync` would upload."""
+    files = sorted(f for run in logged["runs"].values() for f in run.files)
+    assert len(files) == 7
+    for path in files:
+        ours, theirs = read_records(path), wandb_runs.leet_records(path)
+        assert [(r.num, r.WhichOneof("record_type")) for r in ours] == [(r["num"], r["type"]) for r in theirs]
+        for record, shown in zip(ours, theirs):
+            kind = record.WhichOneof("record_type")
+            if kind == "history":
+                assert wandb_runs.items(record.history.item) == shown["history"]["item"]
+            elif kind == "summary":
+                assert wandb_runs.items(record.summary.update) == shown["summary"]["update"]
+            elif kind == "run":
+                assert (record.run.run_id, record.run.display_name) == (shown["run"]["run_id"], shown["run"]["display_name"])
+            elif kind == "exit":
+                assert record.exit.exit_code == shown["exit"].get("exit_code", 0)
+    assert wandb_runs.sync_would_upload(logged["folder"]) == {f.resolve() for f in files}
+
+
+@pytest.mark.integration
+def test_a_file_cut_short_or_damaged_is_a_clear_error(logged, tmp_path):
+    [run] = logged["summary_runs"]
+    data = run.files[0].read_bytes()
+    record_at = len(data) - 100
+    damaged = {
+        "header only": data[:7],
+        "cut in a record": data[:record_at],
+        "one flipped bit": data[:record_at] + bytes([data[record_at] ^ 1]) + data[record_at + 1 :],
+        "no exit record": data[: len(data) - 7 - len(read_records(run.files[0])[-1].SerializeToString())],
+    }
+    for name, content in damaged.items():
+        path = tmp_path / f"{name}.wandb"
+        path.write_bytes(content)
+        with pytest.raises(IncompleteRunFile, match=rf"{path}: .* at byte \d+ of {len(content)}"):
+            read_records(path)
 
 
 @pytest.mark.integration
@@ -252,28 +239,19 @@ def test_runs_ray_tune_never_ended_are_closed_with_their_trials_csv_status(tmp_p
         ]
     )
     wandb_logger.log_tuning_run(spec, trials, {"best_trial": None, "num_trials": 2})
-    runs = {r["run"].display_name: r for r in offline_runs(tmp_path) if r["run"].job_type == "trial"}
-    assert (runs["paused"]["summary"]["status"], runs["paused"]["exit_code"]) == ("completed", 0)
-    assert runs["paused"]["summary"]["best_val_acc"] == 0.9 and runs["paused"]["summary"]["epochs"] == 10
-    assert (runs["cut"]["summary"]["status"], runs["cut"]["exit_code"]) == ("unfinished", 1)
-    assert runs["cut"]["summary"]["best_val_acc"] is None
+    runs = trial_runs(tmp_path)
+    assert (runs["paused"].summary["status"], runs["paused"].exit_codes) == ("completed", [0])
+    assert runs["paused"].summary["best_val_acc"] == 0.9 and runs["paused"].summary["epochs"] == 10
+    assert (runs["cut"].summary["status"], runs["cut"].exit_codes) == ("unfinished", [1])
+    assert runs["cut"].summary["best_val_acc"] is None
 
 
-@pytest.fixture
-def no_credentials(monkeypatch, tmp_path):
-    for name in ("WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_MODE", "WANDB_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    netrc = tmp_path / "netrc"
-    netrc.write_text("")
-    monkeypatch.setenv("NETRC", str(netrc))
-    return netrc
-
-
-def test_auto_mode_is_offline_without_credentials_and_online_with_them(no_credentials, monkeypatch):
+def test_auto_mode_is_offline_without_credentials_and_online_with_them(wandb_without_login, monkeypatch):
     assert wandb_mode.resolve_mode("auto") == "offline"
-    no_credentials.write_text("machine api.wandb.ai\n  login user\n  password " + FAKE_KEY + "\n")
+    netrc = Path(wandb_without_login["NETRC"])
+    netrc.write_text("machine api.wandb.ai\n  login user\n  password " + FAKE_KEY + "\n")
     assert wandb_mode.resolve_mode("auto") == "online"
-    no_credentials.write_text("")
+    netrc.write_text("")
     monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
     assert wandb_mode.resolve_mode("auto") == "online"
     monkeypatch.setenv("WANDB_MODE", "disabled")
@@ -281,7 +259,8 @@ def test_auto_mode_is_offline_without_credentials_and_online_with_them(no_creden
     assert wandb_mode.resolve_mode("offline") == "offline"
 
 
-def test_online_without_credentials_is_refused_before_ray_starts(no_credentials, tmp_path):
+@pytest.mark.usefixtures("wandb_without_login")
+def test_online_without_credentials_is_refused_before_ray_starts(tmp_path):
     with pytest.raises(ConfigError) as err:
         build_spec(compose_config("logger=wandb", "logger.mode=online"), tmp_path / "run")
     assert err.value.key == "logger.mode" and "wandb login" in str(err.value)
@@ -314,6 +293,65 @@ def test_bad_logger_setting_is_one_line_naming_the_key(overrides, key, phrase, t
     assert err.value.key == key and phrase in str(err.value) and "\n" not in str(err.value)
 
 
+def restarts(folder: Path, trial_id: str) -> list[int]:
+    """The epochs at which a trial's process started training (1 for its first start)."""
+    progress = pd.read_csv(folder / trial_id / "progress.csv")
+    return progress.loc[progress.iterations_since_restore == 1, "epoch"].tolist()
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("local_ray")
+def test_trials_hyperband_paused_and_resumed_keep_one_run_with_each_epoch_once(tmp_path):
+    """HyperBand (max_t 3, eta 3) runs trials 0 and 1 to 3 epochs, and halves trials 2, 3 and 4
+    at epoch 1: with seed 0 trial 4 is the slowest (x > 0.8) and the worst, so trials 2 and 3
+    wait for it paused, then trial 2, the best, resumes from its checkpoint."""
+    cfg = compose_config(
+        *SCORED, "+train.fail_above=2", "+train.slow_above=0.8", "search=hyperband",
+        "num_samples=5", "max_epochs=3", "logger.mode=offline",
+    )
+    folder = Path(tune_from_config(cfg, tmp_path / "run")["results_dir"])
+    runs = wandb_runs.check_runs_match_the_folder(folder)
+    paused = [t for t in runs if len(restarts(folder, t)) > 1]
+    assert paused, "HyperBand paused a trial and resumed it from its checkpoint"
+    assert all(len(runs[t].files) == 1 for t in paused), "one W&B run, kept open across the pause"
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("local_ray")
+def test_a_crashed_and_retried_trial_keeps_one_run_with_each_epoch_once(tmp_path):
+    marker = tmp_path / "crashed"
+    cfg = compose_config(
+        *SCORED, "+train.fail_above=2", "search=fifo", "num_samples=2", "max_epochs=5",
+        "trial.max_failures=1", "+train.crash_after=2", f"+train.crash_marker={marker}",
+        "logger.mode=offline",
+    )
+    folder = Path(tune_from_config(cfg, tmp_path / "run")["results_dir"])
+    runs = wandb_runs.check_runs_match_the_folder(folder)
+    [crashed] = [t for t in runs if restarts(folder, t) == [1, 3]]
+    assert marker.exists() and runs[crashed].summary["status"] == "completed"
+    assert len(runs[crashed].files) == 1 and runs[crashed].exit_codes == [0]
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("local_ray")
+def test_a_finished_trials_run_its_killed_driver_never_wrote_is_written_from_the_results_folder(tmp_path):
+    """A driver killed right after a trial finished can take the trial's W&B records with it
+    (W&B writes a run's file when it closes the run): its file is the header only. The resumed
+    run does not train the trial again, so it writes the run from params.json and history.csv."""
+    cfg = compose_config(*SCORED, "+train.fail_above=2", "search=fifo", "num_samples=2", "max_epochs=3", "logger.mode=offline")
+    summary = tune_from_config(cfg, tmp_path / "run")
+    folder = Path(summary["results_dir"])
+    trials = pd.read_csv(folder / "trials.csv")
+    lost = trials.trial_id[0]
+    [file] = folder.glob(f"wandb/offline-run-*/run-run-{lost}.wandb")
+    file.write_bytes(file.read_bytes()[:7])
+    wandb_logger.log_tuning_run(build_spec(cfg, folder), trials, summary)
+    assert not file.exists(), "the empty file is gone: `wandb sync` cannot read it"
+    runs = wandb_runs.check_runs_match_the_folder(folder)
+    assert [len(runs[t].files) for t in trials.trial_id] == [1, 1]
+    assert runs[lost].config["x"] == pytest.approx(trials.x[0]) and runs[lost].record.display_name.startswith(lost)
+
+
 @pytest.mark.integration
 @pytest.mark.usefixtures("local_ray")
 def test_each_stage_of_a_two_stage_run_is_its_own_group_named_after_the_run(tmp_path):
@@ -324,6 +362,6 @@ def test_each_stage_of_a_two_stage_run_is_its_own_group_named_after_the_run(tmp_
     )
     tune_from_config(cfg, tmp_path / "run")
     for stage, trials in (("screen", 3), ("train", 2)):
-        runs = offline_runs(tmp_path / "run" / stage)
-        assert {r["run"].run_group for r in runs} == {f"run-{stage}"}
-        assert sum(r["run"].job_type == "trial" for r in runs) == trials
+        runs = wandb_runs.offline_runs(tmp_path / "run" / stage)
+        assert {run.record.run_group for run in runs.values()} == {f"run-{stage}"}
+        assert len(wandb_runs.check_runs_match_the_folder(tmp_path / "run" / stage)) == trials

@@ -27,7 +27,7 @@ from ray import tune
 from tuner import evaluation, stages, storage
 from tuner.errors import ConfigError
 from tuner.outcome import collect_trials
-from tuner.results.read import OWN_FOLDERS
+from tuner.results.read import OWN_FOLDERS, STAGES
 from tuner.results.report import write_report
 from tuner.results.tables import model_text, scores_text
 from tuner.results.write import leaderboard, write_results
@@ -35,6 +35,8 @@ from tuner.run import build_data, can_resume, check_resources, check_shared_fold
 from tuner.spec import RunSpec, build_spec
 from tuner.sweep import apply_sweep_file
 from tuner.wandb_logger import log_tuning_run
+
+WANDB_FOLDERS = ("wandb", *(f"{stage}/wandb" for stage in STAGES))  # each stage logs to W&B in its folder
 
 
 def tune_from_config(cfg: DictConfig, results_dir: Path | None = None) -> dict[str, Any]:
@@ -195,7 +197,7 @@ def _stage(spec: RunSpec, data: Any) -> dict[str, Any]:
 
 def saved_run(location: str) -> tuple[Path, str | None, DictConfig]:
     """The local folder, bucket URI (None for a folder) and config of an earlier run that can
-    be resumed; a bucket run's own files are fetched into a fresh local folder."""
+    be resumed; a bucket run's own files and W&B's are fetched into a fresh local folder."""
     fix = "give the results folder (or its URI) that an interrupted run printed"
     if storage.is_uri(location):
         remote = location.rstrip("/")
@@ -204,6 +206,8 @@ def saved_run(location: str) -> tuple[Path, str | None, DictConfig]:
         if not storage.exists(storage.join(remote, "config.yaml")) or not (two_stage or tune.Tuner.can_restore(remote)):
             raise ConfigError("resume", f"no run to resume at {remote}", fix)
         results_dir = storage.download(remote, storage.staging_folder(storage.name(remote)), OWN_FOLDERS)
+        for folder in WANDB_FOLDERS:  # the resumed run continues the W&B runs logged so far
+            storage.download_tree(storage.join(remote, folder), results_dir / folder)
         return results_dir, remote, OmegaConf.load(results_dir / "config.yaml")
     results_dir = Path(location).expanduser().resolve()
     config = results_dir / "config.yaml"

@@ -6,7 +6,7 @@ experiment state, trial files and checkpoints there itself. tuner's own files (c
 trials.csv, summary.json, report.html, wandb/, ...) are written into a local folder on the driver
 and, for a bucket, copied beside Ray's files (``upload``) when the run starts, after each stage and
 when it ends, however it ends. Readers and ``resume=`` fetch a local copy of those files
-(``download``), never the checkpoints. pyarrow is imported where it is used: its import takes a
+(``download``; ``resume=`` W&B's files too, to continue its runs), never the checkpoints. pyarrow is imported where it is used: its import takes a
 tenth of a second that a command reading local folders need not pay.
 """
 
@@ -136,6 +136,15 @@ def download(uri: str, local: Path, subfolders: tuple[str, ...]) -> Path:
         if fs.get_file_info(f"{path}/{folder}").type == pafs.FileType.Directory:
             _download_files(fs, f"{path}/{folder}", local / folder)
     return local
+
+
+def download_tree(uri: str, local: Path) -> None:
+    """A local copy of a folder at the URI with everything under it (a run's W&B files)."""
+    import pyarrow.fs as pafs
+
+    fs, path = filesystem(uri)
+    if fs.get_file_info(path).type == pafs.FileType.Directory:
+        pafs.copy_files(path, str(local), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
 
 
 def _download_files(fs: pafs.FileSystem, path: str, local: Path) -> None:

@@ -11,15 +11,21 @@ trials.csv status. After the results folder is written, a summary run (job_type 
 the leaderboard as a W&B Table, the best trial's checkpoint as a model artifact and, when the data
 had a test split, the chosen model's test accuracy, macro F1 and confusion matrix (a Table).
 
+A trial keeps one W&B run however often it stops and starts: a pause or a retry in the same
+driver keeps the run open; a run resumed by a new driver (resume=) continues it (the same run id,
+W&B's resume="allow"), logging only the epochs its W&B run does not hold yet. Offline, each
+driver writes its own folder of the run, and `wandb sync` uploads them as one run in order.
+
 Cost: Ray Tune's WandbLoggerCallback starts one logging process per trial. Here every W&B call
 is made by one background thread of the driver (a ``Writer``), through W&B's one service
 process per driver (several runs per process: ``reinit="create_new"``), so opening a trial's
-run costs milliseconds and Ray's event loop never waits on W&B.
+run costs milliseconds and Ray's event loop never waits on W&B. A run is finished when W&B has
+written its file (W&B's service writes it after ``run.finish()`` returns: see wandb_files).
 
-Trouble never costs a trial: any W&B error (init timeout, unreachable server, full disk) is one
-warning, W&B is off for the rest of the tuning run, and the results folder is complete as ever.
-W&B's files go to ``<results folder>/wandb``; the API key comes from ``wandb login`` (netrc) or
-WANDB_API_KEY and is never written by tuner.
+Trouble never costs a trial: any W&B error (init timeout, unreachable server, full disk, a file
+not written within logger.timeout) is one warning, W&B is off for the rest of the tuning run,
+and the results folder is complete as ever. W&B's files go to ``<results folder>/wandb``; the
+API key comes from ``wandb login`` (netrc) or WANDB_API_KEY and is never written by tuner.
 
 Usage (tuner.run and tuner.pipeline do this)::
 
@@ -29,11 +35,14 @@ Usage (tuner.run and tuner.pipeline do this)::
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import numbers
 import queue
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -41,15 +50,16 @@ from typing import Any, Callable
 import pandas as pd
 import wandb
 from ray import tune
+from ray.tune.result import EXPR_PROGRESS_FILE
 
 from tuner import space as space_lib
-from tuner import storage
+from tuner import storage, wandb_files
 from tuner.outcome import RAY_KEYS
 from tuner.results.confusion import CONFUSION_MATRIX
 from tuner.results.pareto import pareto_front
 from tuner.results.tables import cell
 from tuner.spec import RunSpec
-from tuner.trials import COMPLETED, STOPPED, better, ended_status, error_line, is_missing
+from tuner.trials import COMPLETED, STOPPED, UNFINISHED, better, ended_status, error_line, is_missing
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +77,7 @@ class WandbSettings:
     notes: str | None
     timeout: float
     results_dir: Path
+    remote: str | None  # the bucket URI the results folder is copied to (Ray's trial folders are there)
     metric: str
     metric_mode: str
     max_epochs: int
@@ -84,6 +95,7 @@ class WandbSettings:
             notes=logger.get("notes"),
             timeout=float(logger.get("timeout", 60)),
             results_dir=spec.results_dir,
+            remote=spec.remote,
             metric=spec.metric,
             metric_mode=spec.mode,
             max_epochs=spec.max_epochs,
@@ -99,9 +111,12 @@ class WandbSettings:
             return f"{self.results_dir.parent.name}-{self.results_dir.name}"
         return self.results_dir.name
 
-    def init_args(self, job_type: str, name: str, config: dict[str, Any], light: bool) -> dict[str, Any]:
+    def init_args(
+        self, run_id: str, job_type: str, name: str, config: dict[str, Any], light: bool
+    ) -> dict[str, Any]:
         """wandb.init's arguments; ``light`` skips what a trial's run does not need (system
-        metrics, machine and git metadata, console capture)."""
+        metrics, machine and git metadata, console capture). A run id W&B already has is
+        continued (resume="allow"), so a resumed tuning run keeps its runs."""
         settings = wandb.Settings(
             console="off",
             silent=True,
@@ -113,6 +128,8 @@ class WandbSettings:
             save_code=False,
         )
         return dict(
+            id=run_id,
+            resume="allow",
             project=self.project,
             entity=self.entity,
             group=self.group,
@@ -146,6 +163,7 @@ class Writer:
         self.settings = settings
         self.failed = False
         self.runs: dict[str, Any] = {}
+        self.logged: dict[str, int] = {}  # the last step each trial's W&B run holds, by trial id
         self.summary_url: str | None = None  # online only
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="tuner-wandb", daemon=True)
@@ -195,7 +213,7 @@ def writer_for(settings: WandbSettings) -> Writer:
 
 @dataclass
 class _TrialLog:
-    """What the driver remembers of a trial's W&B run: last epoch logged, best and last metric."""
+    """What the driver remembers of a trial: its last epoch, best and last metric."""
 
     step: int = 0
     best: float | None = None
@@ -215,28 +233,21 @@ class WandbCallback(tune.Callback):
         self._trials: dict[str, _TrialLog] = {}
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if trial.trial_id in self._trials:  # started again after a pause or a retry
+        if trial.trial_id in self._trials:  # started again after a pause or a retry: same run
             return
         self._trials[trial.trial_id] = _TrialLog()
-        params = space_lib.active(list(self.settings.params), trial.config or {})
-        config = space_lib.flatten(space_lib.apply(self.settings.base_config, params))
-        name = run_name(trial.trial_id, params, self.settings.params)
+        name, config = run_identity(self.settings, trial.trial_id, trial.config or {})
         writer_for(self.settings).submit(_start_run, trial.trial_id, name, config)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if trial.trial_id not in self._trials:
             self.on_trial_start(iteration, trials, trial)
         record = self._trials[trial.trial_id]
-        step = int(result.get("epoch") or result.get("training_iteration") or record.step + 1)
+        step = result_step(result) or record.step + 1
         if step <= record.step:  # replayed after a restore from an older checkpoint
             return
         metrics = {k: v for k, v in result.items() if k not in RAY_KEYS and _is_number(v)}
-        value = metrics.get(self.settings.metric)
-        if value is not None:
-            record.best = value if record.best is None else better(self.settings.metric_mode)(record.best, value)
-            record.last = value
-        record.step = step
-        writer_for(self.settings).submit(_log_epoch, trial.trial_id, metrics, step)
+        self._log(trial, record, [*self._catch_up(trial, record, step - 1), (step, metrics)])
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, error="")
@@ -244,10 +255,33 @@ class WandbCallback(tune.Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, error=trial_error(trial))
 
+    def _catch_up(self, trial: Any, record: _TrialLog, upto: int) -> list[tuple[int, dict[str, Any]]]:
+        """The epochs after ``record.step`` up to ``upto`` that the trial ran before this driver
+        saw it: a trial resumed by a new driver continues from its checkpoint, past epochs whose
+        W&B records may be lost (a killed driver takes the records W&B had not written)."""
+        if upto <= record.step:
+            return []
+        staged = Path(trial.local_path, EXPR_PROGRESS_FILE)  # the driver's copy, when it has one
+        rows = progress_rows(staged.read_text() if staged.is_file() else "", record.step, upto)
+        stored = trial_file(self.settings, trial.trial_id, EXPR_PROGRESS_FILE)  # in the results folder or bucket
+        return rows or progress_rows(stored or "", record.step, upto)
+
+    def _log(self, trial: Any, record: _TrialLog, rows: list[tuple[int, dict[str, Any]]]) -> None:
+        for step, metrics in rows:
+            value = metrics.get(self.settings.metric)
+            if value is not None:
+                record.best = value if record.best is None else better(self.settings.metric_mode)(record.best, value)
+                record.last = value
+            record.step = step
+        writer_for(self.settings).submit(_log_epochs, trial.trial_id, rows)
+
     def _finish(self, trial: Any, error: str) -> None:
         record = self._trials.get(trial.trial_id)
         if record is None:  # never started: nothing in W&B to finish
             return
+        rows = self._catch_up(trial, record, result_step(trial.last_result))
+        if rows:  # resumed at its last epoch: nothing left to report in this driver
+            self._log(trial, record, rows)
         status = ended_status(error, record.step, self.settings.max_epochs)
         metric = self.settings.metric
         summary = {
@@ -262,26 +296,115 @@ class WandbCallback(tune.Callback):
         writer_for(self.settings).submit(_finish_run, trial.trial_id, summary, 1 if error else 0)
 
 
+def result_step(result: dict[str, Any]) -> int:
+    """A result's step: its epoch, else Ray's training iteration (0 when it has neither)."""
+    return int(result.get("epoch") or result.get("training_iteration") or 0)
+
+
+def trial_file(settings: WandbSettings, trial_id: str, name: str) -> str | None:
+    """The text of a file in a trial's folder, in the results folder or the bucket (None: not there)."""
+    if settings.remote:
+        location = storage.join(settings.remote, trial_id, name)
+        return storage.read_text(location) if storage.exists(location) else None
+    path = settings.results_dir / trial_id / name
+    return path.read_text() if path.is_file() else None
+
+
+def progress_rows(progress: str, after: int, upto: int) -> list[tuple[int, dict[str, Any]]]:
+    """The (step, metrics) of the results a trial's progress.csv holds for steps after ``after``
+    up to ``upto``; a step reported twice (redone after a crash) counts as its last report."""
+    if not progress.strip():
+        return []
+    frame = pd.read_csv(io.StringIO(progress))
+    key = "epoch" if "epoch" in frame else "training_iteration"
+    frame = frame.drop_duplicates(key, keep="last")
+    frame = frame[(frame[key] > after) & (frame[key] <= upto)].sort_values(key)
+    columns = [c for c in frame.columns if c not in RAY_KEYS and "/" not in c]  # a/b: nested
+    return [
+        (int(step), {k: v for k, v in row.items() if _is_number(v) and not is_missing(v)})
+        for step, row in zip(frame[key], frame[columns].to_dict("records"))
+    ]
+
+
+def run_identity(settings: WandbSettings, trial_id: str, trial_config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A trial's W&B run name and config, from the config Ray Tune gave the trial."""
+    params = space_lib.active(list(settings.params), trial_config)
+    return run_name(trial_id, params, settings.params), space_lib.flatten(space_lib.apply(settings.base_config, params))
+
+
+def trial_run_id(group: str, trial_id: str) -> str:
+    """A trial's W&B run id: the same in every driver that runs the trial."""
+    return _safe_name(f"{group}-{trial_id}")
+
+
 def _start_run(writer: Writer, trial_id: str, name: str, config: dict[str, Any]) -> None:
     settings = writer.settings
     settings.results_dir.mkdir(parents=True, exist_ok=True)
-    writer.runs[trial_id] = wandb.init(**settings.init_args("trial", name, config, light=True))
+    run_id = trial_run_id(settings.group, trial_id)
+    logged, _ = _earlier_files(settings, run_id)
+    run = wandb.init(**settings.init_args(run_id, "trial", name, config, light=True))
+    writer.runs[trial_id] = run
+    writer.logged[trial_id] = max(logged, run.step - 1)  # online, W&B knows its last step
 
 
-def _log_epoch(writer: Writer, trial_id: str, metrics: dict[str, Any], step: int) -> None:
-    if trial_id in writer.runs:
-        writer.runs[trial_id].log(metrics, step=step)
+def _log_epochs(writer: Writer, trial_id: str, rows: list[tuple[int, dict[str, Any]]]) -> None:
+    """Log the rows past the last step the trial's W&B run holds (one row per step, ever)."""
+    if trial_id not in writer.runs:
+        return
+    for step, metrics in rows:
+        if step > writer.logged[trial_id]:
+            writer.runs[trial_id].log(metrics, step=step)
+            writer.logged[trial_id] = step
 
 
 def _finish_run(writer: Writer, trial_id: str, summary: dict[str, Any], exit_code: int) -> None:
     run = writer.runs.pop(trial_id, None)
     if run is not None:
         run.summary.update(summary)
-        run.finish(exit_code=exit_code)
+        _finish(run, exit_code, writer.settings.timeout)
+
+
+def _finish(run: Any, exit_code: int, timeout: float) -> None:
+    """Finish a run and wait until W&B has written its file, at most ``timeout`` seconds.
+
+    run.finish() returns before W&B's service writes the run's records (see wandb_files); a
+    results folder or an upload command read before then would find them missing.
+    """
+    path = Path(run.settings.sync_file)
+    run.finish(exit_code=exit_code)
+    deadline = time.monotonic() + timeout
+    while not wandb_files.is_finished(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"W&B had not written {path} {timeout:g} s after the run finished")
+        time.sleep(0.01)
+
+
+def _earlier_files(settings: WandbSettings, run_id: str) -> tuple[int, bool]:
+    """The last step earlier drivers logged to this run, and whether the last of them finished
+    it, read from the run's offline files.
+
+    A file without a single record (W&B's header only: its driver was killed before W&B wrote
+    the run) is removed: it holds nothing, and `wandb sync` stops at a file it cannot read.
+    """
+    logged, finished = 0, False
+    for path in _run_files(settings, run_id):
+        records, problem = wandb_files.read_records(path)
+        if not records:
+            path.unlink()
+            continue
+        logged = max(logged, wandb_files.last_step(records))
+        finished = wandb_files.ends_with_exit(records, problem)
+    return logged, finished
+
+
+def _run_files(settings: WandbSettings, run_id: str) -> list[Path]:
+    """The offline files of one W&B run, oldest first (one per driver that logged to it)."""
+    return sorted((settings.results_dir / "wandb").glob(f"offline-run-*/run-{run_id}.wandb"))
 
 
 def log_tuning_run(spec: RunSpec, trials: pd.DataFrame, summary: dict[str, Any]) -> None:
-    """Log the summary run, wait for W&B to finish, and say where offline runs are."""
+    """Log the summary run, wait until W&B has written every run's file, and say where offline
+    runs are."""
     if spec.logger.get("kind") != "wandb" or spec.logger["mode"] == "disabled":
         return
     settings = WandbSettings.from_spec(spec)
@@ -291,6 +414,9 @@ def log_tuning_run(spec: RunSpec, trials: pd.DataFrame, summary: dict[str, Any])
         log.warning(
             "warning: W&B is still busy after %.0f s; it carries on in the background", 2 * settings.timeout
         )
+    elif not writer.failed and settings.mode == "offline" and settings.remote:
+        folder = storage.join(settings.remote, "wandb")
+        print(f"W&B: offline runs in {folder}; upload them from a local copy with: wandb sync <copy>")
     elif not writer.failed and settings.mode == "offline":
         folder = settings.results_dir / "wandb"
         print(f"W&B: offline runs in {folder}; upload them with: wandb sync {folder}")
@@ -302,17 +428,21 @@ def _summary_run(
     writer: Writer, config: dict[str, Any], trials: pd.DataFrame, summary: dict[str, Any]
 ) -> None:
     settings = writer.settings
-    _finish_open_runs(writer, trials)
+    _close_trial_runs(writer, trials)
+    run_id = _safe_name(f"{settings.group}-summary")
+    logged, _ = _earlier_files(settings, run_id)
     name = f"{settings.group} summary"
-    run = wandb.init(**settings.init_args("summary", name, space_lib.flatten(config), light=False))
+    run = wandb.init(**settings.init_args(run_id, "summary", name, space_lib.flatten(config), light=False))
     writer.runs["summary"] = run
     if settings.mode == "online":
         writer.summary_url = run.url
-    run.log({"leaderboard": wandb.Table(dataframe=leaderboard_rows(trials, settings))})
+    tables = {"leaderboard": wandb.Table(dataframe=leaderboard_rows(trials, settings))}
     objectives = summary.get("objectives") or []
     if len(objectives) > 1:
         front = pareto_front(trials, objectives)
-        run.log({"pareto": wandb.Table(dataframe=front.astype(object).where(front.notna(), None))})
+        tables["pareto"] = wandb.Table(dataframe=front.astype(object).where(front.notna(), None))
+    step = max(logged, run.step - 1) + 1  # a resumed run's tables come last
+    run.log(tables, step=step)
     best = summary.get("best_trial") or {}
     run.summary.update(
         {
@@ -323,7 +453,7 @@ def _summary_run(
             f"best_{settings.metric}": best.get(settings.metric),
         }
     )
-    _log_test(run, settings.results_dir, summary.get("test") or {})
+    _log_test(run, settings.results_dir, summary.get("test") or {}, step)
     checkpoint = best.get("checkpoint") or ""
     if storage.is_uri(checkpoint) or (checkpoint and Path(checkpoint).is_dir()):
         artifact = wandb.Artifact(
@@ -345,10 +475,10 @@ def _summary_run(
                     artifact.add_file(str(file), name=file.relative_to(checkpoint).as_posix(), policy="immutable")
         run.log_artifact(artifact, aliases=["best"])
     writer.runs.pop("summary")
-    run.finish()
+    _finish(run, 0, settings.timeout)
 
 
-def _log_test(run: Any, results_dir: Path, test: dict[str, Any]) -> None:
+def _log_test(run: Any, results_dir: Path, test: dict[str, Any], step: int) -> None:
     """The chosen model's figures on the test split and its confusion matrix (rows: true class,
     columns: predicted class), as confusion_matrix.csv holds them."""
     matrix_file = results_dir / CONFUSION_MATRIX
@@ -356,22 +486,57 @@ def _log_test(run: Any, results_dir: Path, test: dict[str, Any]) -> None:
         return
     matrix = pd.read_csv(matrix_file)
     chosen = matrix[matrix["trial_id"].astype(str) == str(test["trial_id"])].drop(columns=["trial_id"])
-    run.log({"test_confusion_matrix": wandb.Table(dataframe=chosen.reset_index(drop=True))})
+    run.log({"test_confusion_matrix": wandb.Table(dataframe=chosen.reset_index(drop=True))}, step=step)
     run.summary.update({"test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"]})
 
 
-def _finish_open_runs(writer: Writer, trials: pd.DataFrame) -> None:
-    """Close the trial runs Ray Tune never reported as ended, with their trials.csv row."""
-    metric = writer.settings.metric
-    rows = trials.set_index("trial_id") if "trial_id" in trials else pd.DataFrame()
+def _close_trial_runs(writer: Writer, trials: pd.DataFrame) -> None:
+    """Close the trial runs Ray Tune never reported as ended, with their trials.csv row; and
+    write again, from the results folder, the run of a trial an earlier driver finished when
+    W&B's files lack it (that driver was killed before W&B had written them)."""
+    settings = writer.settings
+    rows = {row["trial_id"]: row for row in trials.to_dict("records")} if "trial_id" in trials else {}
     for trial_id in list(writer.runs):
+        row = rows.get(trial_id, {"trial_id": trial_id, "status": UNFINISHED})
         run = writer.runs.pop(trial_id)
-        row = rows.loc[trial_id] if trial_id in rows.index else pd.Series(dtype=object)
-        status = row.get("status", "unfinished")
-        summary = {"trial_id": trial_id, "status": status, "epochs": row.get("epochs")}
-        summary |= {key: row.get(key) for key in (f"best_{metric}", f"last_{metric}")}
-        run.summary.update({key: None if is_missing(value) else value for key, value in summary.items()})
-        run.finish(exit_code=0 if status in (COMPLETED, STOPPED) else 1)
+        run.summary.update(_row_summary(row, settings.metric))
+        _finish(run, _exit_code(row["status"]), settings.timeout)
+    if settings.mode != "offline":
+        return
+    for trial_id, row in rows.items():
+        if trial_id in writer.logged or not row.get("epochs"):  # logged here, or never ran
+            continue
+        logged, finished = _earlier_files(settings, trial_run_id(settings.group, trial_id))
+        if not (finished and logged >= row["epochs"]):
+            _write_again(writer, row)
+
+
+def _write_again(writer: Writer, row: dict[str, Any]) -> None:
+    """A trial's run from its results folder files: params.json, history.csv, its trials.csv row."""
+    settings, trial_id = writer.settings, row["trial_id"]
+    trial_config = json.loads(trial_file(settings, trial_id, "params.json") or "{}")
+    _start_run(writer, trial_id, *run_identity(settings, trial_id, trial_config))
+    history = pd.read_csv(settings.results_dir / "history.csv")
+    history = history[history.trial_id == trial_id].drop(columns="trial_id")
+    steps = history.epoch if "epoch" in history else range(1, len(history) + 1)
+    metrics = [{k: v for k, v in m.items() if _is_number(v) and not is_missing(v)} for m in history.to_dict("records")]
+    _log_epochs(writer, trial_id, [(int(step), m) for step, m in zip(steps, metrics)])
+    run = writer.runs.pop(trial_id)
+    run.summary.update(_row_summary(row, settings.metric))
+    _finish(run, _exit_code(row["status"]), settings.timeout)
+
+
+def _exit_code(status: str) -> int:
+    """W&B shows a run that did not end completed or early_stopped as failed."""
+    return 0 if status in (COMPLETED, STOPPED) else 1
+
+
+def _row_summary(row: dict[str, Any], metric: str) -> dict[str, Any]:
+    """A trial run's summary from its trials.csv row (None where the cell is empty)."""
+    keys = ["trial_id", "status", "epochs", f"best_{metric}", f"last_{metric}"]
+    if not is_missing(row.get("error")) and row.get("error"):
+        keys.append("error")
+    return {key: None if is_missing(row.get(key)) else row.get(key) for key in keys}
 
 
 def leaderboard_rows(trials: pd.DataFrame, settings: WandbSettings) -> pd.DataFrame:
@@ -391,7 +556,12 @@ def run_name(trial_id: str, params: dict[str, Any], space: tuple[space_lib.Param
 
 def artifact_name(group: str) -> str:
     """A valid W&B artifact name for the best model of a tuning run."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{group}-best")
+    return _safe_name(f"{group}-best")
+
+
+def _safe_name(text: str) -> str:
+    """Text as a valid W&B run id or artifact name."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", text)
 
 
 def trial_error(trial: Any) -> str:
