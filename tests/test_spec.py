@@ -64,6 +64,15 @@ BAD_SEARCHES = [
     (["+search.scheduler.patience=3"], "search.scheduler.patience", "not an option of asha"),
     (["search.max_concurrent=0"], "search.max_concurrent", "positive integer"),
     (["search=nsga2", "objectives={num_params:min}", "search.population_size=1"], "search.population_size", "integer >= 2"),
+    (["search=median", "search.scheduler.grace_period=0"], "search.scheduler.grace_period", "from 1 to max_epochs"),
+    (["search=median", "search.scheduler.min_samples_required=0"], "search.scheduler.min_samples_required", "positive integer"),
+    (["search=pbt", "search.scheduler.perturbation_interval=10"], "search.scheduler.perturbation_interval", "below max_epochs (10)"),
+    (["search=pbt", "search.scheduler.perturbation_interval=0"], "search.scheduler.perturbation_interval", "positive integer"),
+    (["search=pbt", "search.scheduler.quantile_fraction=0.8"], "search.scheduler.quantile_fraction", "at most 0.5"),
+    (["search=pbt", "search.scheduler.resample_probability=2"], "search.scheduler.resample_probability", "from 0 to 1"),
+    (["search=pbt", "search.scheduler.mutate=[]"], "search.scheduler.mutate", "non-empty list"),
+    (["search=pbt", "search.scheduler.mutate=[lr,momentum]"], "search.scheduler.mutate", "'momentum' is not a sampled parameter"),
+    (["search=pbt", "search.searcher=optuna"], "search.searcher", "pbt changes the trials' configs itself"),
 ]
 
 
@@ -77,7 +86,7 @@ def test_bad_search_settings_name_the_key(overrides, key, phrase, tmp_path):
 def test_unknown_group_option_names_the_group_and_its_options():
     with pytest.raises(ConfigError) as err:
         check_group_options(["search=bayesian"])
-    assert err.value.key == "search" and "asha, fifo, grid, hyperband, nsga2, optuna, random" in str(err.value)
+    assert err.value.key == "search" and "asha, fifo, grid, hyperband, median, nsga2, optuna, pbt, random" in str(err.value)
     with pytest.raises(ConfigError):
         check_group_options(["--multirun", "model=cnn_tcn,transformer"])
     check_group_options(["model=cnn_tcn,cnn_bilstm", "space.lr.high=0.01"])
@@ -88,6 +97,7 @@ def test_unknown_group_option_names_the_group_and_its_options():
     [
         (["search=bayesian"], "search"),
         (["space.lr.low=0"], "space.lr.low"),
+        (["search=pbt", "search.scheduler.mutate=[momentum]"], "search.scheduler.mutate"),
         (["trainable=my_pkg.my_module.train"], "trainable"),
     ],
 )

@@ -20,7 +20,7 @@ from tuner import space as space_lib
 from tuner import storage
 from tuner.errors import ConfigError
 from tuner.outcome import FINISHED_STATES, Outcome, trial_states
-from tuner.search import make_search
+from tuner.search import checkpoints_to_keep, make_search
 from tuner.spec import SCORE, RunSpec, takes_report
 from tuner.trials import NODE_KEY
 from tuner.wandb_logger import trial_callbacks
@@ -64,7 +64,7 @@ def run(spec: RunSpec, data: Any, resume: bool = False) -> Outcome:
                 storage_path=storage.parent(experiment),
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                 checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=1,
+                    num_to_keep=checkpoints_to_keep(spec),
                     checkpoint_score_attribute=spec.metric,
                     checkpoint_score_order=spec.mode,
                 ),

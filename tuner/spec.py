@@ -103,7 +103,7 @@ def build_spec(cfg: DictConfig, results_dir: Path, remote: str | None = None) ->
     base_config = trial_base_config(config)
     params = space_lib.parse_space(config["space"] or {})
     _check_names(params, base_config)
-    search_lib.check_space(params, search.searcher)
+    search_lib.check_space(params, search.searcher, search.scheduler)
     samples = search_lib.SEARCHERS[search.searcher].samples
 
     return RunSpec(
