@@ -1,5 +1,7 @@
 """Trainables a user might write, reached by import path like any other (no HAR code)."""
 
+import time
+
 from ray import tune
 
 METRICS = ("score",)
@@ -20,3 +22,11 @@ def no_data() -> None:
     """A data function for trainables that need none."""
     return None
 
+
+
+def plateau(config: dict, data: None) -> None:
+    """Score rises until epoch config['peak'], then stays below its best; each epoch sleeps
+    config['sleep_s'] seconds, as a real one trains."""
+    for epoch in range(1, config["max_epochs"] + 1):
+        time.sleep(config["sleep_s"])
+        tune.report({"score": min(epoch, config["peak"]) - 0.1 * max(0, epoch - config["peak"]), "epoch": epoch})

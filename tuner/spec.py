@@ -21,6 +21,7 @@ from tuner import search as search_lib
 from tuner import space as space_lib
 from tuner import storage
 from tuner.errors import ConfigError, check_count, check_positive, first_line
+from tuner.stopping import check_stopping
 from tuner.wandb_mode import MODES, resolve_mode
 
 SCORE = "weighted_score"  # the metric a weighted multi-objective run reports and ranks by
@@ -74,6 +75,7 @@ def build_spec(cfg: DictConfig, results_dir: Path, remote: str | None = None) ->
     check_positive(trial.get("cpus"), "trial.cpus")
     if trial["gpus"] < 0:
         raise ConfigError("trial.gpus", f"must be >= 0, got {trial['gpus']}", "set trial.gpus=0 or a fraction like 0.25")
+    check_stopping(config)
 
     search = search_lib.check_search(config["search"], config["max_epochs"])
     objectives = check_objectives(config, search)
