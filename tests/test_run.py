@@ -24,6 +24,8 @@ SEARCHES = {
     "random": [],
     "optuna": ["num_samples=3"],
     "grid": GRID_SPACE,
+    "median": ["num_samples=3"],
+    "pbt": ["num_samples=3", "search.scheduler.perturbation_interval=1"],
 }
 RESULT_FILES = ("config.yaml", "trials.csv", "history.csv", "best_config.yaml", "summary.json")
 
@@ -46,7 +48,7 @@ def test_each_search_runs_and_writes_the_results_folder(search, tmp_path):
     summary, trials, history = tune(tmp_path, f"search={search}", *SEARCHES[search])
     folder = Path(summary["results_dir"])
     assert folder == tmp_path / "run" and all((folder / f).is_file() for f in RESULT_FILES)
-    expected = 4 if search == "grid" else compose_config(*TINY, *SEARCHES[search]).num_samples
+    expected = 4 if search == "grid" else compose_config(*TINY, f"search={search}", *SEARCHES[search]).num_samples
     assert len(trials) == summary["num_trials"] == expected
     assert sum(summary["status_counts"].values()) == expected
     assert set(trials.status) <= {"completed", "early_stopped"}

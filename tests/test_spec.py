@@ -51,8 +51,13 @@ BAD_CONFIGS = [
     (["max_epochs=2.5"], "max_epochs", "positive integer"),
     (["trial.cpus=0"], "trial.cpus", "positive number"),
     (["trial.gpus=-1"], "trial.gpus", ">= 0"),
+    (["trial.patience=0"], "trial.patience", "positive integer"),
+    (["trial.max_time_s=-5"], "trial.max_time_s", "positive number"),
+    (["budget.epochs=1.5"], "budget.epochs", "positive integer"),
+    (["budget.time_s=0"], "budget.time_s", "positive number"),
+    (["+budget.trials=3"], "budget.trials", "is not a budget"),
     (["search.searcher=bayes"], "search.searcher", "unknown searcher"),
-    (["search.scheduler.type=pbt"], "search.scheduler.type", "unknown scheduler"),
+    (["search.scheduler.type=pb3"], "search.scheduler.type", "unknown scheduler"),
     (["data._target_=trainables.data.nope"], "data._target_", "has no function 'nope'"),
     (["search=nsga2"], "objectives", "needs a metric to trade off"),
     (["objectives={num_params:less}"], "objectives.num_params", "must be min or max"),
@@ -82,6 +87,15 @@ BAD_SEARCHES = [
     (["+search.scheduler.patience=3"], "search.scheduler.patience", "not an option of asha"),
     (["search.max_concurrent=0"], "search.max_concurrent", "positive integer"),
     (["search=nsga2", "objectives={num_params:min}", "search.population_size=1"], "search.population_size", "integer >= 2"),
+    (["search=median", "search.scheduler.grace_period=0"], "search.scheduler.grace_period", "from 1 to max_epochs"),
+    (["search=median", "search.scheduler.min_samples_required=0"], "search.scheduler.min_samples_required", "positive integer"),
+    (["search=pbt", "search.scheduler.perturbation_interval=10"], "search.scheduler.perturbation_interval", "below max_epochs (10)"),
+    (["search=pbt", "search.scheduler.perturbation_interval=0"], "search.scheduler.perturbation_interval", "positive integer"),
+    (["search=pbt", "search.scheduler.quantile_fraction=0.8"], "search.scheduler.quantile_fraction", "at most 0.5"),
+    (["search=pbt", "search.scheduler.resample_probability=2"], "search.scheduler.resample_probability", "from 0 to 1"),
+    (["search=pbt", "search.scheduler.mutate=[]"], "search.scheduler.mutate", "non-empty list"),
+    (["search=pbt", "search.scheduler.mutate=[lr,momentum]"], "search.scheduler.mutate", "'momentum' is not a sampled parameter"),
+    (["search=pbt", "search.searcher=optuna"], "search.searcher", "pbt changes the trials' configs itself"),
 ]
 
 
@@ -95,7 +109,7 @@ def test_bad_search_settings_name_the_key(overrides, key, phrase, tmp_path):
 def test_unknown_group_option_names_the_group_and_its_options():
     with pytest.raises(ConfigError) as err:
         check_group_options(["search=bayesian"])
-    assert err.value.key == "search" and "asha, fifo, grid, hyperband, nsga2, optuna, random" in str(err.value)
+    assert err.value.key == "search" and "asha, fifo, grid, hyperband, median, nsga2, optuna, pbt, random" in str(err.value)
     with pytest.raises(ConfigError):
         check_group_options(["--multirun", "model=cnn_tcn,transformer"])
     check_group_options(["model=cnn_tcn,cnn_bilstm", "space.lr.high=0.01"])
@@ -103,7 +117,7 @@ def test_unknown_group_option_names_the_group_and_its_options():
 
 # (the command line, the one error line it prints)
 COMMAND_LINES = [
-    (["search=bayesian"], "error: search: unknown option 'bayesian'; choose one of: asha, fifo, grid, hyperband, nsga2, optuna, random"),
+    (["search=bayesian"], "error: search: unknown option 'bayesian'; choose one of: asha, fifo, grid, hyperband, median, nsga2, optuna, pbt, random"),
     (["space.lr.low=0"], "error: space.lr.low: log bounds must be > 0, got 0; use a positive low or type uniform"),
     (["trainable=my_pkg.my_module.train"], "error: trainable: cannot import 'my_pkg.my_module' (No module named 'my_pkg'); set trainable=<package>.<module>.<function>, e.g. trainables.har.train"),
     (["lrr=0.1"], "error: lrr: is not a key of the config; did you mean train.lr?"),
@@ -113,6 +127,8 @@ COMMAND_LINES = [
     (["seed=abc"], "error: seed: must be an integer >= 0, got 'abc'; set seed to an integer >= 0"),
     (["train.lr_schedule=warp"], "error: train.lr_schedule: must be one of: none, step, plateau, cosine, got 'warp'; set train.lr_schedule to one of: none, step, plateau, cosine"),
     (["storage=/proc/tuner-out"], "error: storage: cannot create /proc/tuner-out (No such file or directory); give a folder you can write to"),
+    (["search=pbt", "search.scheduler.mutate=[momentum]"], "error: search.scheduler.mutate: 'momentum' is not a sampled parameter of the space; mutate some of: lr, weight_decay, dropout, batch_size, model.channels, model.levels, or add it to space:"),
+    (["budget.epochs=0"], "error: budget.epochs: must be a positive integer, got 0; set it to the epochs all trials may train together, or null"),
     (["trainable=tests.user_trainables.three_inputs"], "error: trainable: three_inputs(config, data, budget) fits neither trainable form; give it the form train(config) or train(config, data), either with an optional report argument"),
 ]
 

@@ -1,5 +1,7 @@
 """Trainables a user might write, reached by import path like any other (no HAR code)."""
 
+import time
+
 from ray import tune
 
 METRICS = ("score",)
@@ -30,3 +32,11 @@ def two_inputs(config: dict) -> None:
     """Reads x1 and x2 alone, as a W&B sweep's parameters give them; Ray Tune's form."""
     for epoch in range(1, config["max_epochs"] + 1):
         tune.report({"score": -((config["x1"] - 0.2) ** 2) - (config["x2"] - 0.7) ** 2 + 0.01 * epoch})
+
+
+def plateau(config: dict, data: None) -> None:
+    """Score rises until epoch config['peak'], then stays below its best; each epoch sleeps
+    config['sleep_s'] seconds, as a real one trains."""
+    for epoch in range(1, config["max_epochs"] + 1):
+        time.sleep(config["sleep_s"])
+        tune.report({"score": min(epoch, config["peak"]) - 0.1 * max(0, epoch - config["peak"]), "epoch": epoch})

@@ -16,7 +16,8 @@ from ray.tune.result import AUTO_RESULT_KEYS
 from tuner import space as space_lib
 from tuner import storage
 from tuner.spec import RunSpec
-from tuner.trials import NODE_KEY, UNFINISHED, better, ended_status, error_line
+from tuner.stopping import read_stops
+from tuner.trials import NODE_KEY, STOPPED, UNFINISHED, better, ended_status, error_line
 
 # HyperBand can end a run with a trial PAUSED at its last rung: it is done, not waiting.
 FINISHED_STATES = ("TERMINATED", "ERROR", "PAUSED")
@@ -48,6 +49,7 @@ def collect_trials(spec: RunSpec, outcome: Outcome) -> tuple[pd.DataFrame, pd.Da
     the long per-epoch history of all trials."""
     rows, histories = [], []
     best_column = f"best_{spec.metric}"
+    stops = read_stops(spec.results_dir)
     for result in outcome.grid:
         trial_id = Path(result.path).name
         progress = _progress(result)
@@ -66,6 +68,7 @@ def collect_trials(spec: RunSpec, outcome: Outcome) -> tuple[pd.DataFrame, pd.Da
         row["epochs"] = epochs
         row["time_s"] = round(float(frame["time_total_s"].iloc[-1]), 2) if epochs else 0.0
         row["error"] = error
+        row["stop_reason"] = _stop_reason(row["status"], stops, trial_id, spec)
         row["nodes"] = ";".join(_nodes(progress))
         row["checkpoint"] = _best_checkpoint(result, spec)
         rows.append(row)
@@ -114,6 +117,13 @@ def _status(state: str | None, error: str, epochs: int, max_epochs: int) -> str:
     if not error and state not in FINISHED_STATES:
         return UNFINISHED
     return ended_status(error, epochs, max_epochs)
+
+
+def _stop_reason(status: str, stops: dict, trial_id: str, spec: RunSpec) -> str:
+    """Why an early-stopped trial stopped: a stopping rule, the run's budget, or the scheduler."""
+    if status != STOPPED:
+        return ""
+    return stops["trials"].get(trial_id) or stops["run"] or f"search.scheduler.type={spec.scheduler['type']}"
 
 
 def _best(frame: pd.DataFrame, metric: str, mode: str) -> float | None:

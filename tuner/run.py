@@ -26,8 +26,9 @@ from tuner import storage
 from tuner.errors import ConfigError
 from tuner.outcome import FINISHED_STATES, Outcome, trial_states
 from tuner.progress import Progress
-from tuner.search import make_search
+from tuner.search import checkpoints_to_keep, make_search
 from tuner.spec import SCORE, RunSpec
+from tuner.stopping import make_stopper, read_stops
 from tuner.trials import NODE_KEY
 from tuner.wandb_logger import trial_callbacks
 
@@ -71,8 +72,9 @@ def run(spec: RunSpec, data: Any, resume: bool = False) -> Outcome:
                 name=storage.name(experiment),
                 storage_path=storage.parent(experiment),
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                stop=make_stopper(spec),  # trial.patience, trial.max_time_s, budget.*
                 checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=1,
+                    num_to_keep=checkpoints_to_keep(spec),
                     checkpoint_score_attribute=spec.metric,
                     checkpoint_score_order=spec.mode,
                 ),
@@ -88,7 +90,8 @@ def run(spec: RunSpec, data: Any, resume: bool = False) -> Outcome:
     grid = tuner.fit()
     states = trial_states(experiment)
     unfinished = any(state not in FINISHED_STATES for state in states.values())
-    return Outcome(grid, states, unfinished or len(states) < spec.expected_trials)
+    budget_spent = bool(read_stops(spec.results_dir)["run"])  # trials it never started are not missing
+    return Outcome(grid, states, unfinished or (len(states) < spec.expected_trials and not budget_spent))
 
 
 class ProgressLogger(LoggerCallback):

@@ -21,6 +21,7 @@ from tuner import storage
 from tuner.errors import ConfigError, check_count, check_positive, did_you_mean, first_line
 from tuner.trainable import Trainable, import_function, load_trainable
 from tuner.trial_config import check_names, check_values, trial_space
+from tuner.stopping import check_stopping
 from tuner.wandb_mode import MODES, resolve_mode
 
 SCORE = "weighted_score"  # the metric a weighted multi-objective run reports and ranks by
@@ -85,6 +86,7 @@ def build_spec(cfg: DictConfig, results_dir: Path, remote: str | None = None) ->
     check_positive(trial.get("cpus"), "trial.cpus")
     if trial["gpus"] < 0:
         raise ConfigError("trial.gpus", f"must be >= 0, got {trial['gpus']}", "set trial.gpus=0 or a fraction like 0.25")
+    check_stopping(config)
 
     search = search_lib.check_search(config["search"], config["max_epochs"])
     objectives = check_objectives(config, search)
@@ -109,7 +111,7 @@ def build_spec(cfg: DictConfig, results_dir: Path, remote: str | None = None) ->
     base_config, params = trial_space(config)
     check_names(params, base_config, trainable)
     check_values(params, base_config, trainable)
-    search_lib.check_space(params, search.searcher)
+    search_lib.check_space(params, search.searcher, search.scheduler)
     samples = search_lib.SEARCHERS[search.searcher].samples
 
     return RunSpec(

@@ -6,8 +6,9 @@ calls them); ``make_search`` builds the searcher, scheduler and param_space of a
 Tune (tuner.run), converting the parsed space beside the searcher that takes it (ray_space.py,
 optuna_space.py).
 
-A new scheduler is a check and a builder in schedulers.py, one entry in SCHEDULERS and one
-``conf/search/<name>.yaml``; a new searcher, a builder in searchers.py and one entry in SEARCHERS.
+A new scheduler is a check and a builder in schedulers.py (or its own module, as pbt.py), one
+entry in SCHEDULERS and one ``conf/search/<name>.yaml``; a new searcher, a builder in
+searchers.py and one entry in SEARCHERS.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from tuner.errors import ConfigError
-from tuner.search import optuna_space, ray_space, schedulers, searchers
+from tuner.search import optuna_space, pbt, ray_space, schedulers, searchers
 from tuner.space import Param
 
 if TYPE_CHECKING:
@@ -31,8 +32,11 @@ class Scheduler:
     name: str
     options: dict[str, Any]  # its keys under search.scheduler, with their defaults
     check: Callable[[dict[str, Any], int], None]  # (options, max_epochs); no Ray
-    build: Callable[[dict[str, Any], int], Any]  # (options, max_epochs) -> Ray Tune's scheduler
+    build: Callable[[dict[str, Any], RunSpec], Any]  # (options, spec) -> Ray Tune's scheduler
     stops_early: bool  # it stops trials on one metric, which a Pareto search cannot rank by
+    explores: bool = False  # it changes trials' configs itself: only Ray's own sampling starts them
+    check_params: Callable[[dict[str, Any], list[Param]], None] | None = None  # (options, space)
+    shares_checkpoints: bool = False  # trials restore each other's checkpoints: Ray keeps them all
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,12 @@ SCHEDULERS = {
         Scheduler("fifo", {}, schedulers.check_fifo, schedulers.fifo, stops_early=False),
         Scheduler("asha", {"grace_period": 1, "reduction_factor": 3}, schedulers.check_asha, schedulers.asha, stops_early=True),
         Scheduler("hyperband", {"reduction_factor": 3}, schedulers.check_hyperband, schedulers.hyperband, stops_early=True),
+        Scheduler("median", {"grace_period": 1, "min_samples_required": 3}, schedulers.check_median, schedulers.median, stops_early=True),
+        Scheduler(
+            "pbt",
+            {"perturbation_interval": 2, "quantile_fraction": 0.25, "resample_probability": 0.25, "mutate": ["lr", "weight_decay", "dropout"]},
+            pbt.check_pbt, pbt.pbt, stops_early=True, explores=True, check_params=pbt.check_mutated, shares_checkpoints=True,
+        ),
     )
 }
 SEARCHERS = {
@@ -97,6 +107,11 @@ def check_search(search: dict[str, Any], max_epochs: int) -> CheckedSearch:
             raise ConfigError(f"search.scheduler.{key}", f"is not an option of {kind}", f"use {allowed}")
     options = scheduler.options | given
     scheduler.check(options, max_epochs)
+    if scheduler.explores and searcher.space != "ray":
+        raise ConfigError(
+            "search.searcher", f"{kind} changes the trials' configs itself; {name} cannot choose them",
+            "use search.searcher=basic (search=pbt does)",
+        )
     limit = search.get("max_concurrent")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ConfigError("search.max_concurrent", f"must be a positive integer, got {limit!r}", "set it or null")
@@ -105,12 +120,15 @@ def check_search(search: dict[str, Any], max_epochs: int) -> CheckedSearch:
     return CheckedSearch(name, {"type": kind, **options}, limit, searcher_options)
 
 
-def check_space(params: list[Param], searcher: str) -> None:
-    """The space fits the searcher: the grid searcher cannot sample, Optuna has no grid."""
+def check_space(params: list[Param], searcher: str, scheduler: dict[str, Any] | None = None) -> None:
+    """The space fits the searcher (the grid searcher cannot sample, Optuna has no grid) and the
+    scheduler (PBT mutates parameters of the space)."""
     if SEARCHERS[searcher].space == "optuna":
         optuna_space.check_space(params, searcher)
     else:
         ray_space.check_space(params, SEARCHERS[searcher])
+    if scheduler and SCHEDULERS[scheduler["type"]].check_params:
+        SCHEDULERS[scheduler["type"]].check_params(scheduler, params)
 
 
 def trial_count(params: list[Param], searcher: str, num_samples: int) -> int:
@@ -120,12 +138,18 @@ def trial_count(params: list[Param], searcher: str, num_samples: int) -> int:
     return points * num_samples if entry.samples else points
 
 
+def checkpoints_to_keep(spec: RunSpec) -> int | None:
+    """How many checkpoints Ray keeps per trial: the best one, or every one (None) when another
+    trial may restore a checkpoint after its owner has moved on (PBT)."""
+    return None if SCHEDULERS[spec.scheduler["type"]].shares_checkpoints else 1
+
+
 def make_search(spec: RunSpec) -> tuple[Any, Any, dict[str, Any]]:
     """Ray Tune's searcher, scheduler and param_space for a checked spec (stage two's: a grid of
     its candidates)."""
     searcher = SEARCHERS[spec.searcher]
     options = {key: value for key, value in spec.scheduler.items() if key != "type"}
-    scheduler = SCHEDULERS[spec.scheduler["type"]].build(options, spec.max_epochs)
+    scheduler = SCHEDULERS[spec.scheduler["type"]].build(options, spec)
     if spec.candidates:
         param_space = ray_space.candidate_space(spec.params, spec.candidates)
     elif searcher.space == "ray":

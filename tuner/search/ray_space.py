@@ -29,7 +29,7 @@ def check_space(params: list[Param], searcher: Searcher) -> None:
 def to_ray(params: list[Param], searcher: Searcher) -> dict[str, Any]:
     """Ray Tune's flat param_space: the searcher's grid axes expand (every point run num_samples
     times under basic), the rest is sampled (grid entries as choices under random)."""
-    return {p.name: _domain(p, searcher.grid_axes) for p in params}
+    return {p.name: domain(p, searcher.grid_axes) for p in params}
 
 
 def candidate_space(params: list[Param], candidates: list[dict[str, Any]]) -> dict[str, Any]:
@@ -50,7 +50,8 @@ def _pick(candidates: list[dict[str, Any]], name: str, config: dict[str, Any]) -
     return candidates[config["candidate"]].get(name)
 
 
-def _domain(param: Param, grid_axes: tuple[str, ...]) -> Any:
+def domain(param: Param, grid_axes: tuple[str, ...] = ()) -> Any:
+    """One parameter as a Ray Tune domain (or a grid_search, for the searcher's grid axes)."""
     from ray import tune
 
     kind, args = param.type, param.args

@@ -1,0 +1,71 @@
+"""search=pbt: trials continue from each other's checkpoints with mutated lr, weight_decay and
+dropout, and the mutated values stay inside the space."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import TINY, compose_config
+from tuner.pipeline import tune_from_config
+from tuner.search.pbt import keep_in_space
+from tuner.space import parse_space
+
+EXPLOITING = ["search=pbt", "num_samples=4", "max_epochs=4", "search.scheduler.perturbation_interval=1", "search.scheduler.quantile_fraction=0.5"]
+
+
+def continued_from(history: pd.DataFrame) -> dict[tuple[str, int], str]:
+    """For each (trial, epoch) after the first, the trial whose previous epoch it trained on.
+
+    trainables.har carries the training time in its checkpoint, so an epoch's train_time_s less
+    its own epoch_time is the train_time_s of the epoch whose checkpoint it started from.
+    """
+    origins = {}
+    for row in history.itertuples():
+        if row.epoch == 1:
+            continue
+        before = history[(history.epoch == row.epoch - 1) & ((history.train_time_s - (row.train_time_s - row.epoch_time)).abs() < 1e-9)]
+        assert len(before) <= 1, "training times are unique to the nanosecond"
+        if len(before):
+            origins[(row.trial_id, row.epoch)] = before.trial_id.iloc[0]
+    return origins
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("local_ray")
+def test_pbt_continues_a_trial_from_another_trials_checkpoint_with_mutated_params(tmp_path):
+    summary = tune_from_config(compose_config(*TINY, *EXPLOITING), tmp_path / "run")
+    folder = Path(summary["results_dir"])
+    trials, history = pd.read_csv(folder / "trials.csv"), pd.read_csv(folder / "history.csv")
+    assert summary["status_counts"] == {"completed": 4} and (trials.epochs == 4).all()
+
+    exploits = [json.loads(line) for line in (folder / "pbt_global.txt").read_text().splitlines()]
+    assert exploits, "Ray's PBT logged the exploits it made"
+    origins = continued_from(history)
+    borrowed = {key: origin for key, origin in origins.items() if origin != key[0]}
+    assert borrowed, f"some epoch trained on another trial's checkpoint: {origins}"
+    for (trial, epoch), origin in borrowed.items():
+        row = history[(history.trial_id == trial) & (history.epoch == epoch)].iloc[0]
+        parent = history[(history.trial_id == origin) & (history.epoch == epoch - 1)].iloc[0]
+        assert row.num_params == parent.num_params, "the architecture came with the checkpoint"
+
+    # The optimizer trains with the config PBT gave last, not with the lr of the restored state.
+    last = history.sort_values("epoch").groupby("trial_id").last()
+    for row in trials.itertuples():
+        assert last.loc[row.trial_id, "lr"] == pytest.approx(row.lr)
+        assert 1e-4 <= row.lr <= 3e-2 and 1e-6 <= row.weight_decay <= 1e-1 and 0 <= row.dropout <= 0.5
+
+
+def test_mutated_values_stay_inside_their_distribution():
+    params = parse_space({
+        "dropout": {"type": "uniform", "low": 0.0, "high": 0.5},
+        "lr": {"type": "loguniform", "low": 1e-4, "high": 1e-2},
+        "batch": {"type": "qrandint", "low": 8, "high": 64, "q": 8},
+        "width": {"type": "quniform", "low": 0.0, "high": 1.0, "q": 0.25},
+    })
+    config = keep_in_space(params, {"dropout": 0.6, "lr": 0.5e-4, "batch": 77, "width": 0.3, "other": 5})
+    assert config == {"dropout": 0.5, "lr": 1e-4, "batch": 64, "width": 0.25, "other": 5}
+    assert isinstance(config["batch"], int)
+    inside = {"dropout": 0.2, "lr": 3e-3, "batch": 16, "width": 0.5}
+    assert keep_in_space(params, dict(inside)) == inside
