@@ -122,7 +122,7 @@ def test_an_autoscaling_cluster_may_take_trials_bigger_than_its_nodes(tmp_path, 
 @pytest.mark.integration
 def test_trials_spread_over_nodes_and_survive_losing_one_with_results_in_a_bucket(bucket):
     done = subprocess.run(
-        [sys.executable, "-m", "tests.cluster_scenario", bucket],
+        [sys.executable, "-m", "tests.helpers.cluster_scenario", bucket],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

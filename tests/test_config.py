@@ -4,7 +4,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from tests.conftest import CONF_DIR, compose_config
-from tests.user_trainables import quadratic
+from tests.helpers.user_trainables import quadratic
 from tuner.groups import GROUPS
 from tuner.search import make_search
 from tuner.spec import build_spec
@@ -49,7 +49,7 @@ def test_each_model_brings_its_own_space():
 
 
 def test_command_line_values_reach_the_search_space_the_trainable_and_the_resources(tmp_path):
-    overrides = ["space.lr.high=0.01", "trainable=tests.user_trainables.quadratic", "metric=score", "trial.gpus=0.25"]
+    overrides = ["space.lr.high=0.01", "trainable=tests.helpers.user_trainables.quadratic", "metric=score", "trial.gpus=0.25"]
     spec = build_spec(compose_config(*overrides), tmp_path)
     _, _, param_space = make_search(spec)
     assert param_space["lr"].upper == 0.01, "Ray samples lr below the new bound"

@@ -17,7 +17,7 @@ import yaml
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from tests.conftest import TINY, compose_config
-from tests.wandb_runs import by_job, offline_runs, table
+from tests.helpers.wandb_runs import by_job, offline_runs, table
 from trainables import har
 from trainables.data import synthetic_har
 from trainables.data.npz import npz_windows
@@ -183,7 +183,7 @@ def shuffled_pair(tmp_path_factory, local_ray) -> dict:
     root = tmp_path_factory.mktemp("shuffled")
     common = [*TINY, "search=fifo", "num_samples=3", "logger=none", "data.num_test=300"]
     runs = {}
-    for name, data in (("plain", []), ("shuffled", ["data._target_=tests.shuffled_data.shuffled_test_labels"])):
+    for name, data in (("plain", []), ("shuffled", ["data._target_=tests.helpers.shuffled_data.shuffled_test_labels"])):
         summary, _ = tune(compose_config(*common, *data), root / name)
         trials = pd.read_csv(root / name / "trials.csv")
         history = pd.read_csv(root / name / "history.csv")
@@ -230,12 +230,12 @@ def test_a_run_on_data_without_a_test_split_says_so_and_writes_no_test_files(tmp
 
 def test_a_trainable_without_a_test_function_gets_one_line_and_no_files(tmp_path, capsys):
     overrides = [
-        "trainable=tests.user_trainables.quadratic", "data._target_=tests.user_trainables.no_data", "~data.num_train",
+        "trainable=tests.helpers.user_trainables.quadratic", "data._target_=tests.helpers.user_trainables.no_data", "~data.num_train",
         "~data.num_val", "~data.num_test", "~data.window", "~data.seed", "logger=none", "metric=score", "search=fifo",
         "num_samples=1", "max_epochs=1", "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}", "+train.x=0.5",
     ]
     summary, printed = tune(compose_config(*overrides), tmp_path / "run")
-    why = "tests.user_trainables has no predict_test_split(config, checkpoint_dir, data)"
+    why = "tests.helpers.user_trainables has no predict_test_split(config, checkpoint_dir, data)"
     assert summary["test"] == {"skipped": why}
     assert [line for line in printed.splitlines() if line.startswith("test:")] == [f"test: none: {why}"]
     written = sorted(p.name for p in (tmp_path / "run").iterdir() if p.suffix in (".csv", ".pt2"))
@@ -244,6 +244,6 @@ def test_a_trainable_without_a_test_function_gets_one_line_and_no_files(tmp_path
         cli.main(["export", str(tmp_path / "run")])
     errors = [line for line in capsys.readouterr().err.splitlines() if line.strip() and "pid=" not in line]
     assert exit.value.code == 2 and errors == [
-        "error: trainable: tests.user_trainables has no export_model; add export_model(config, checkpoint_dir, data, folder)"
+        "error: trainable: tests.helpers.user_trainables has no export_model; add export_model(config, checkpoint_dir, data, folder)"
         " to it (README: Your own trainable and data)"
     ]

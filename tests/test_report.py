@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 SMALL_DATA = ["data.num_train=240", "data.num_val=120", "logger=none"]
 # The user trainable: errored and diverged trials, a categorical param and a conditional one.
 QUADRATIC = [
-    "trainable=tests.user_trainables.quadratic", "data._target_=tests.user_trainables.no_data",
+    "trainable=tests.helpers.user_trainables.quadratic", "data._target_=tests.helpers.user_trainables.no_data",
     "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed", "logger=none",
     "metric=score", "search=random", "num_samples=6", "max_epochs=2", "trial.max_failures=0", "~space",
     "+space={x: {type: uniform, low: 0.0, high: 1.0}, kind: {type: choice, values: [a, b]},"
@@ -219,7 +219,7 @@ def test_the_test_section_shows_the_chosen_models_confusion_matrix_and_per_class
 
 def test_a_run_without_test_figures_says_why(quadratic_run):
     text = report(quadratic_run).sections["test"]["text"]
-    assert "No test figures: tests.user_trainables has no predict_test_split(config, checkpoint_dir, data)." in text
+    assert "No test figures: tests.helpers.user_trainables has no predict_test_split(config, checkpoint_dir, data)." in text
 
 
 def test_plotly_js_is_inlined_once_and_nothing_is_fetched(har_run):

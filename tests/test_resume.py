@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow.fs as pafs
 import pytest
 
-from tests import wandb_runs
+from tests.helpers import wandb_runs
 from tests.conftest import ROOT, compose_config
 from tuner import storage as store
 from tuner.pipeline import tune_from_config

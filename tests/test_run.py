@@ -87,8 +87,8 @@ def test_a_space_can_choose_the_model_with_conditional_parameters(tmp_path):
 def test_a_users_own_trainable_plugs_in_and_its_errors_are_recorded(tmp_path):
     summary, trials, _ = tune(
         tmp_path,
-        "trainable=tests.user_trainables.quadratic",
-        "data._target_=tests.user_trainables.no_data",
+        "trainable=tests.helpers.user_trainables.quadratic",
+        "data._target_=tests.helpers.user_trainables.no_data",
         "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
         "metric=score", "search=random", "num_samples=8", "trial.max_failures=0",
         "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}",
@@ -110,7 +110,7 @@ def test_a_users_own_trainable_plugs_in_and_its_errors_are_recorded(tmp_path):
 def test_a_crashed_trial_continues_from_its_checkpoint(tmp_path):
     marker = tmp_path / "crashed"
     _, trials, history = tune(
-        tmp_path, "trainable=tests.crashing_trainable.har_crashing_once", "search=fifo",
+        tmp_path, "trainable=tests.helpers.crashing_trainable.har_crashing_once", "search=fifo",
         "num_samples=1", "max_epochs=4", f"+train.crash_marker={marker}",
     )
     assert marker.exists(), "the trial really crashed once"

@@ -9,7 +9,7 @@ from tuner.pipeline import tune_from_config
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
 QUADRATIC = [
-    "trainable=tests.user_trainables.quadratic", "data._target_=tests.user_trainables.no_data",
+    "trainable=tests.helpers.user_trainables.quadratic", "data._target_=tests.helpers.user_trainables.no_data",
     "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
     "metric=score", "logger=none", "+train.x=0.5",
 ]

@@ -40,7 +40,7 @@ BAD_CONFIGS = [
     (["verbose=maybe"], "verbose", "must be true or false"),
     (["progress_every=0"], "progress_every", "positive number"),
     (["metric=val/accuracy"], "metric", "use val_acc (trainables.har.train's name for val/accuracy)"),
-    (["trainable=tests.user_trainables.three_inputs"], "trainable", "fits neither trainable form"),
+    (["trainable=tests.helpers.user_trainables.three_inputs"], "trainable", "fits neither trainable form"),
     (["+space.model.depth={type: choice, values: [1], when: {model.nme: x}}"], "space.model.depth.when", "not a parameter"),
     (["trainable=my_pkg.my_module.train"], "trainable", "cannot import 'my_pkg.my_module'"),
     (["trainable=trainables.har.fit"], "trainable", "has no function 'fit'"),
@@ -129,7 +129,7 @@ COMMAND_LINES = [
     (["storage=/proc/tuner-out"], "error: storage: cannot create /proc/tuner-out (No such file or directory); give a folder you can write to"),
     (["search=pbt", "search.scheduler.mutate=[momentum]"], "error: search.scheduler.mutate: 'momentum' is not a sampled parameter of the space; mutate some of: lr, weight_decay, dropout, batch_size, model.channels, model.levels, or add it to space:"),
     (["budget.epochs=0"], "error: budget.epochs: must be a positive integer, got 0; set it to the epochs all trials may train together, or null"),
-    (["trainable=tests.user_trainables.three_inputs"], "error: trainable: three_inputs(config, data, budget) fits neither trainable form; give it the form train(config) or train(config, data), either with an optional report argument"),
+    (["trainable=tests.helpers.user_trainables.three_inputs"], "error: trainable: three_inputs(config, data, budget) fits neither trainable form; give it the form train(config) or train(config, data), either with an optional report argument"),
 ]
 
 

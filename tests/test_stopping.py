@@ -13,7 +13,7 @@ from tuner.pipeline import tune_from_config
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
 PLATEAU = [
-    "trainable=tests.user_trainables.plateau", "data._target_=tests.user_trainables.no_data",
+    "trainable=tests.helpers.user_trainables.plateau", "data._target_=tests.helpers.user_trainables.no_data",
     "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
     "metric=score", "logger=none", "search=fifo", "~space", "+space={peak: {type: choice, values: [2]}}",
     "+train.peak=2", "+train.sleep_s=0",

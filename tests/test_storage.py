@@ -178,7 +178,7 @@ def test_storage_a_cluster_cannot_share_is_refused_before_ray_starts(overrides, 
 def test_a_shared_folder_is_read_back_on_every_node_and_a_node_that_cannot_is_refused(tmp_path):
     folder = tmp_path / "shared"
     done = subprocess.run(
-        [sys.executable, "-m", "tests.shared_folder_scenario", str(folder)],
+        [sys.executable, "-m", "tests.helpers.shared_folder_scenario", str(folder)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, TINY, compose_config
-from tests.wandb_runs import trial_runs
+from tests.helpers.wandb_runs import trial_runs
 from tuner import ConfigError
 from tuner import space as space_lib
 from tuner.pipeline import tune_from_config
@@ -278,7 +278,7 @@ def test_a_users_own_trainable_gets_its_sweep_parameters_as_config_keys_and_in_w
         "method": "random", "metric": {"name": "score", "goal": "maximize"}, "run_cap": 4,
         "parameters": {"x1": {"min": 0.0, "max": 1.0}, "x2": {"values": [0.5, 0.7, 0.9]}},
     }
-    overrides = ["trainable=tests.user_trainables.two_inputs", "max_epochs=2", "logger=wandb", "logger.mode=offline"]
+    overrides = ["trainable=tests.helpers.user_trainables.two_inputs", "max_epochs=2", "logger=wandb", "logger.mode=offline"]
     tune_from_config(sweep_config(tmp_path, sweep, *overrides), tmp_path / "run")
     trials = pd.read_csv(tmp_path / "run" / "trials.csv")
     assert trials.status.tolist() == ["completed"] * 4

@@ -1,5 +1,5 @@
 """W&B logging: real tiny tuning runs logged offline, read back from W&B's own record files
-(tests.wandb_runs reads them strictly, and is checked against W&B's own reader here)."""
+(tests.helpers.wandb_runs reads them strictly, and is checked against W&B's own reader here)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 import ray
 
-from tests import wandb_runs
+from tests.helpers import wandb_runs
 from tests.conftest import compose_config
-from tests.wandb_runs import IncompleteRunFile, read_records, table, trial_runs
+from tests.helpers.wandb_runs import IncompleteRunFile, read_records, table, trial_runs
 from tuner import ConfigError
 from tuner import wandb_logger, wandb_mode
 from tuner.pipeline import tune_from_config
@@ -24,8 +24,8 @@ from tuner.spec import build_spec
 
 FAKE_KEY = "fakekey0" + "0123456789abcdef" * 2  # 40 characters, like a real W&B key
 SCORED = [
-    "trainable=tests.wandb_trainables.scored",
-    "data._target_=tests.wandb_trainables.no_data",
+    "trainable=tests.helpers.wandb_trainables.scored",
+    "data._target_=tests.helpers.wandb_trainables.no_data",
     "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
     "metric=score", "trial.max_failures=0", "logger=wandb", "logger.project=tuner-tests",
     "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}", "+train.x=0.5",
@@ -139,7 +139,7 @@ def test_summary_run_holds_the_leaderboard_and_the_best_checkpoint(logged):
 
 @pytest.mark.integration
 def test_our_reading_of_the_files_is_wandbs_own(logged):
-    """Every record, as tests.wandb_runs reads it and as `wandb leet inspect` does; and the files
+    """Every record, as tests.helpers.wandb_runs reads it and as `wandb leet inspect` does; and the files
     are the ones `wandb sync` would upload."""
     files = sorted(f for run in logged["runs"].values() for f in run.files)
     assert len(files) == 7

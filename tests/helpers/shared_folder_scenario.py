@@ -1,7 +1,7 @@
 """The shared-folder check on real nodes: a head and two worker raylets see the folder; then a
 raylet in its own mount namespace, where an empty folder hides the driver's, must be refused.
 
-Run as `python -m tests.shared_folder_scenario <folder>` (its own process: it needs its own Ray).
+Run as `python -m tests.helpers.shared_folder_scenario <folder>` (its own process: it needs its own Ray).
 Prints `checked <n> nodes of <alive>` and then the refusal as `refused: <message>`.
 """
 

@@ -1,7 +1,7 @@
 """A tuning run across a head and two worker raylets, results in a bucket; one worker is removed
 mid-run.
 
-Run as `python -m tests.cluster_scenario <storage>` (its own process: it needs its own Ray).
+Run as `python -m tests.helpers.cluster_scenario <storage>` (its own process: it needs its own Ray).
 Prints the results folder on a line `results folder: <location>`.
 """
 
