@@ -53,4 +53,4 @@ def test_command_line_values_reach_the_search_space_the_trainable_and_the_resour
     spec = build_spec(compose_config(*overrides), tmp_path)
     _, _, param_space = make_search(spec)
     assert param_space["lr"].upper == 0.01, "Ray samples lr below the new bound"
-    assert spec.trainable is quadratic and spec.gpus == 0.25
+    assert spec.trainable.function is quadratic and spec.gpus == 0.25
