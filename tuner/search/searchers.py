@@ -19,10 +19,17 @@ def variant_generator(spec: RunSpec) -> Any:
 
 
 def tpe(spec: RunSpec) -> Any:
-    """Optuna's TPE sampler, learning from the trials that ended."""
+    """Optuna's TPE sampler, learning from every epoch of every trial (tuner/search/optuna_search.py)."""
     import optuna
+    from ray.tune.search import ConcurrencyLimiter
 
-    return _optuna_search(spec, optuna.samplers.TPESampler(seed=spec.seed), spec.metric, spec.mode)
+    from tuner.search.optuna_search import OptunaSearcher
+
+    _quiet_optuna(spec)
+    searcher = OptunaSearcher(
+        OptunaSpace(spec.params), optuna.samplers.TPESampler(seed=spec.seed), spec.metric, spec.mode, spec.max_epochs,
+    )
+    return ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent) if spec.max_concurrent else searcher
 
 
 def nsga2(spec: RunSpec) -> Any:
@@ -44,13 +51,18 @@ def check_none(options: dict[str, Any]) -> None:
     """A searcher with no options of its own."""
 
 
-def _optuna_search(spec: RunSpec, sampler: Any, metric: Any, mode: Any) -> Any:
+def _quiet_optuna(spec: RunSpec) -> None:
     import optuna
-    from ray.tune.search import ConcurrencyLimiter
-    from ray.tune.search.optuna import OptunaSearch
 
     if not spec.verbose:  # Optuna's "A new study created" line is not part of tuner's progress
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _optuna_search(spec: RunSpec, sampler: Any, metric: Any, mode: Any) -> Any:
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    _quiet_optuna(spec)
     # A define-by-run space is fixed at construction, so Optuna must learn metric and mode here.
     searcher = OptunaSearch(space=OptunaSpace(spec.params), metric=metric, mode=mode, sampler=sampler)
     return ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent) if spec.max_concurrent else searcher
