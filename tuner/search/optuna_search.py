@@ -9,15 +9,22 @@ It uses Optuna's public ask-and-tell interface only.
 from __future__ import annotations
 
 import pickle
+import random
 from typing import Any
 
 from ray.tune.search import Searcher
 
+from tuner.search import optuna_space
 from tuner.search.optuna_space import OptunaSpace
+from tuner.search.prior import Prior
 
 
 class OptunaSearcher(Searcher):
     """Ray Tune searcher over an Optuna study: ask for each trial, report each epoch, tell at the end.
+
+    With a ``prior``, trial 0 takes the prior's centre and a decaying share of the later trials
+    are drawn around it (tuner/search/prior.py), enqueued in the study so that its sampler learns
+    from them like from its own.
 
     Example::
 
@@ -26,7 +33,10 @@ class OptunaSearcher(Searcher):
         tune.Tuner(train, tune_config=tune.TuneConfig(search_alg=searcher, scheduler=ASHAScheduler()))
     """
 
-    def __init__(self, space: OptunaSpace, sampler: Any, metric: str, mode: str, max_epochs: int) -> None:
+    def __init__(
+        self, space: OptunaSpace, sampler: Any, metric: str, mode: str, max_epochs: int,
+        prior: Prior | None = None, seed: int = 0,
+    ) -> None:
         import optuna
 
         super().__init__(metric=metric, mode=mode)
@@ -34,10 +44,18 @@ class OptunaSearcher(Searcher):
         self.study = optuna.create_study(sampler=sampler, direction=direction)
         self.space = space
         self.max_epochs = max_epochs
+        self.prior = prior
+        self.rng = random.Random(seed)
         self.trials: dict[str, Any] = {}  # Ray's trial id -> Optuna's trial, while it runs
         self.reported: dict[str, tuple[float, int]] = {}  # Ray's trial id -> (best value, last step)
+        self.asked = 0
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        values = self.prior.sample(self.asked, self.rng) if self.prior else None
+        if values:
+            params = {p.name: p for p in self.prior.params}
+            self.study.enqueue_trial({name: optuna_space.fixed(params[name], v) for name, v in values.items()})
+        self.asked += 1
         trial = self.study.ask()
         self.trials[trial_id] = trial
         return self.space(trial)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from tuner.errors import ConfigError
 from tuner.search.optuna_space import OptunaSpace
+from tuner.search.prior import Prior
 
 if TYPE_CHECKING:
     from tuner.spec import RunSpec
@@ -19,15 +20,18 @@ def variant_generator(spec: RunSpec) -> Any:
 
 
 def tpe(spec: RunSpec) -> Any:
-    """Optuna's TPE sampler, learning from every epoch of every trial (tuner/search/optuna_search.py)."""
+    """Optuna's TPE sampler, learning from every epoch of every trial (tuner/search/optuna_search.py),
+    around the prior of the user's config when search.prior is on."""
     import optuna
     from ray.tune.search import ConcurrencyLimiter
 
     from tuner.search.optuna_search import OptunaSearcher
 
     _quiet_optuna(spec)
+    prior = Prior.from_config(spec.params, spec.base_config) if spec.searcher_options["prior"] else None
     searcher = OptunaSearcher(
-        OptunaSpace(spec.params), optuna.samplers.TPESampler(seed=spec.seed), spec.metric, spec.mode, spec.max_epochs,
+        OptunaSpace(spec.params), optuna.samplers.TPESampler(seed=spec.seed), spec.metric, spec.mode,
+        spec.max_epochs, prior, spec.seed,
     )
     return ConcurrencyLimiter(searcher, max_concurrent=spec.max_concurrent) if spec.max_concurrent else searcher
 
@@ -45,6 +49,11 @@ def check_nsga2(options: dict[str, Any]) -> None:
     size = options["population_size"]
     if not isinstance(size, int) or isinstance(size, bool) or size < 2:
         raise ConfigError("search.population_size", f"must be an integer >= 2, got {size!r}", "set it to about num_samples / 4")
+
+
+def check_prior(options: dict[str, Any]) -> None:
+    if not isinstance(options["prior"], bool):
+        raise ConfigError("search.prior", f"must be true or false, got {options['prior']!r}", "set search.prior=true or search.prior=false")
 
 
 def check_none(options: dict[str, Any]) -> None:
