@@ -96,6 +96,11 @@ BAD_SEARCHES = [
     (["search=pbt", "search.scheduler.mutate=[]"], "search.scheduler.mutate", "non-empty list"),
     (["search=pbt", "search.scheduler.mutate=[lr,momentum]"], "search.scheduler.mutate", "'momentum' is not a sampled parameter"),
     (["search=pbt", "search.searcher=optuna"], "search.searcher", "pbt changes the trials' configs itself"),
+    (["search=optuna", "search.prior=maybe"], "search.prior", "must be true or false"),
+    (["search=optuna", "search.prior=true", "+space.lr.prior=0.5"], "space.lr.prior", "0.5 is outside [0.0001, 0.03]"),
+    (["search=optuna", "search.prior=true", "+space.dropout.prior=high"], "space.dropout.prior", "must be a number, got 'high'"),
+    (["search=optuna", "search.prior=true", "+space.batch_size.prior=48"], "space.batch_size.prior", "48 is not one of the values"),
+    (["search=optuna", "+space.lr.prior=0.001"], "space.lr.prior", "is not used: search.prior is false"),
 ]
 
 
@@ -128,6 +133,7 @@ COMMAND_LINES = [
     (["train.lr_schedule=warp"], "error: train.lr_schedule: must be one of: none, step, plateau, cosine, got 'warp'; set train.lr_schedule to one of: none, step, plateau, cosine"),
     (["storage=/proc/tuner-out"], "error: storage: cannot create /proc/tuner-out (No such file or directory); give a folder you can write to"),
     (["search=pbt", "search.scheduler.mutate=[momentum]"], "error: search.scheduler.mutate: 'momentum' is not a sampled parameter of the space; mutate some of: lr, weight_decay, dropout, batch_size, model.channels, model.levels, or add it to space:"),
+    (["search=optuna", "search.prior=true", "+space.lr.prior=0.5"], "error: space.lr.prior: 0.5 is outside [0.0001, 0.03]; give a value inside the bounds"),
     (["budget.epochs=0"], "error: budget.epochs: must be a positive integer, got 0; set it to the epochs all trials may train together, or null"),
     (["trainable=tests.helpers.user_trainables.three_inputs"], "error: trainable: three_inputs(config, data, budget) fits neither trainable form; give it the form train(config) or train(config, data), either with an optional report argument"),
 ]

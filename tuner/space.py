@@ -14,7 +14,8 @@ A space maps parameter names to distributions. Names are dotted paths into the t
 ``when`` makes a parameter conditional: it exists only in trials where the named parameters
 have one of the given values. ``randint`` and ``qrandint`` include ``high``, as Optuna and W&B do.
 ``qloguniform`` rounds a log-uniform value to a multiple of ``q`` (W&B's q_log_uniform_values);
-its values are integers when ``low``, ``high`` and ``q`` are.
+its values are integers when ``low``, ``high`` and ``q`` are. ``prior`` gives the centre a search
+with ``search.prior=true`` samples around, in place of the ``train:`` default (tuner/search/prior.py).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Param:
     type: str
     args: dict[str, Any]
     when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    prior: Any = None  # the user's best guess (space.<name>.prior); None: the train: default is
 
     def is_active(self, sampled: Mapping[str, Any]) -> bool:
         """Whether this parameter exists for a trial whose other parameters are ``sampled``."""
@@ -93,7 +95,7 @@ def _parse_distribution(name: str, node: Mapping[str, Any], key: str) -> Param:
             f"use one of: {', '.join(DISTRIBUTIONS)}",
         )
     required = DISTRIBUTIONS[kind]
-    allowed = {"type", "when", *required}
+    allowed = {"type", "when", "prior", *required}
     for extra in node:
         if extra not in allowed:
             raise ConfigError(
@@ -106,7 +108,10 @@ def _parse_distribution(name: str, node: Mapping[str, Any], key: str) -> Param:
             raise ConfigError(key, f"a {kind} distribution needs '{needed}'", f"add {key}.{needed}")
     args = {k: _native(node[k]) for k in required}
     _check_args(kind, args, key)
-    return Param(name, kind, args, _parse_when(node.get("when"), f"{key}.when"))
+    prior = _native(node.get("prior"))
+    if prior is not None:
+        check_prior(kind, args, prior, f"{key}.prior")
+    return Param(name, kind, args, _parse_when(node.get("when"), f"{key}.when"), prior)
 
 
 def _native(value: Any) -> Any:
@@ -146,6 +151,21 @@ def _check_args(kind: str, args: dict[str, Any], key: str) -> None:
         raise ConfigError(f"{key}.q", f"must be > 0, got {args['q']}", "give a positive step")
     if kind == "qloguniform" and grid_bounds(args)[0] > high:
         raise ConfigError(key, f"no multiple of q ({args['q']}) lies in [{low}, {high}]", f"lower {key}.q")
+
+
+def check_prior(kind: str, args: dict[str, Any], prior: Any, key: str) -> None:
+    """A prior centre the distribution can draw: one of a choice's values, a number inside the
+    bounds of the others."""
+    if kind == "grid":
+        raise ConfigError(key, "a grid runs every value; it has no prior", f"drop {key} or use type choice")
+    if kind == "choice":
+        if prior not in args["values"]:
+            raise ConfigError(key, f"{prior!r} is not one of the values {args['values']}", "give one of them")
+        return
+    if isinstance(prior, bool) or not isinstance(prior, (int, float)):
+        raise ConfigError(key, f"must be a number, got {prior!r}", "give a number inside the bounds")
+    if kind != "normal" and not args["low"] <= prior <= args["high"]:
+        raise ConfigError(key, f"{prior} is outside [{args['low']}, {args['high']}]", "give a value inside the bounds")
 
 
 def _parse_when(when: Any, key: str) -> dict[str, tuple[Any, ...]]:

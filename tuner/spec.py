@@ -111,7 +111,7 @@ def build_spec(cfg: DictConfig, results_dir: Path, remote: str | None = None) ->
     base_config, params = trial_space(config)
     check_names(params, base_config, trainable)
     check_values(params, base_config, trainable)
-    search_lib.check_space(params, search.searcher, search.scheduler)
+    search_lib.check_space(params, search.searcher, search.scheduler, search.searcher_options)
     samples = search_lib.SEARCHERS[search.searcher].samples
 
     return RunSpec(

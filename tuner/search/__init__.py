@@ -73,7 +73,7 @@ SEARCHERS = {
         Searcher("basic", "ray", ("grid",), True, False, {}, searchers.check_none, searchers.variant_generator),
         Searcher("random", "ray", (), True, False, {}, searchers.check_none, searchers.variant_generator),
         Searcher("grid", "ray", ("grid", "choice"), False, False, {}, searchers.check_none, searchers.variant_generator),
-        Searcher("optuna", "optuna", (), True, False, {}, searchers.check_none, searchers.tpe),
+        Searcher("optuna", "optuna", (), True, False, {"prior": False}, searchers.check_prior, searchers.tpe),
         Searcher("nsga2", "optuna", (), True, True, {"population_size": 8}, searchers.check_nsga2, searchers.nsga2),
     )
 }
@@ -120,9 +120,14 @@ def check_search(search: dict[str, Any], max_epochs: int) -> CheckedSearch:
     return CheckedSearch(name, {"type": kind, **options}, limit, searcher_options)
 
 
-def check_space(params: list[Param], searcher: str, scheduler: dict[str, Any] | None = None) -> None:
-    """The space fits the searcher (the grid searcher cannot sample, Optuna has no grid) and the
-    scheduler (PBT mutates parameters of the space)."""
+def check_space(
+    params: list[Param], searcher: str, scheduler: dict[str, Any] | None = None, searcher_options: dict[str, Any] | None = None,
+) -> None:
+    """The space fits the searcher (the grid searcher cannot sample, Optuna has no grid, a
+    space.<p>.prior needs search.prior on) and the scheduler (PBT mutates parameters of the space)."""
+    with_prior = next((p for p in params if p.prior is not None), None)
+    if with_prior and "prior" in SEARCHERS[searcher].options and not (searcher_options or {}).get("prior"):
+        raise ConfigError(f"space.{with_prior.name}.prior", "is not used: search.prior is false", "set search.prior=true, or drop it")
     if SEARCHERS[searcher].space == "optuna":
         optuna_space.check_space(params, searcher)
     else:

@@ -3,6 +3,7 @@ Optuna study (TPE, NSGA-II). Nothing here imports Optuna: the function gets Optu
 
 from __future__ import annotations
 
+import math
 import statistics
 from typing import Any
 
@@ -74,3 +75,22 @@ def _suggest(trial: Any, param: Param) -> Any:
         return trial.suggest_int(name, int(args["low"]), int(args["high"]), step=int(args["q"]))
     quantile = trial.suggest_float(name, 1e-6, 1 - 1e-6)
     return statistics.NormalDist(args["mean"], args["sd"]).inv_cdf(quantile)
+
+
+def fixed(param: Param, value: Any) -> Any:
+    """The value Optuna's trial must hold (``study.enqueue_trial``) for ``param`` to come out near
+    ``value``: on the step grid Optuna suggests from, the quantile of a normal."""
+    kind, args = param.type, param.args
+    if kind in ("quniform", "qrandint"):
+        steps = min(round((value - args["low"]) / args["q"]), math.floor((args["high"] - args["low"]) / args["q"]))
+        snapped = args["low"] + max(0, steps) * args["q"]
+        return int(snapped) if kind == "qrandint" else snapped
+    if kind == "randint":
+        return int(round(value))
+    if kind == "qloguniform":
+        low, high = grid_bounds(args)
+        return min(max(value, low), high)
+    if kind == "normal":
+        quantile = statistics.NormalDist(args["mean"], args["sd"]).cdf(value)
+        return min(max(quantile, 1e-6), 1 - 1e-6)
+    return value
