@@ -9,6 +9,10 @@ curve whose speed grows with the learning rate (so a high lr looks good early an
 late, as in real training), plus Gaussian noise fixed by (config, seed, epoch). `train` is the
 trainable tuner runs; `val_acc` gives in-process baselines the same values.
 
+`crossing_curve` (trainable `train_crossing`) is the same test function with learning curves
+that cross: a high lr starts high after one epoch whatever its final score, and pays for it at
+the end, so the ranking after one epoch misleads and stopping on it costs what it costs.
+
 Example:
     >>> config = {"lr": 3e-4, "weight_decay": 1e-5, "dropout": 0.1, "batch_size": 64,
     ...           "model": {"channels": 32, "levels": 3}, "seed": 0}
@@ -80,8 +84,22 @@ def curve(u: np.ndarray, epoch: np.ndarray | int) -> np.ndarray:
     return CHANCE + (final - CHANCE) * (1.0 - np.exp(-np.asarray(epoch) / tau))
 
 
-def val_acc(config: dict, epoch: int) -> float:
-    """The noisy accuracy a trial of `config` reports after `epoch` epochs."""
+def crossing_curve(u: np.ndarray, epoch: np.ndarray | int) -> np.ndarray:
+    """Noise-free accuracy after `epoch` epochs where fast starters end worse: an early level
+    set by the lr alone fades out over the first epochs, while the Hartmann-6 score, lowered by
+    up to 40% for the highest lr, builds up."""
+    speed = u[..., 0]
+    early = CHANCE + (CEILING - CHANCE) * 0.7 * speed
+    final = CHANCE + (CEILING - CHANCE) * hartmann6(u) / HARTMANN6_MIN * (1.0 - 0.4 * speed)
+    fade = np.exp(-(np.asarray(epoch) - 1) / 2.0)  # 1 after one epoch, 0.01 after ten
+    return fade * early + (1.0 - fade) * (CHANCE + (final - CHANCE) * (1.0 - np.exp(-np.asarray(epoch) / 2.0)))
+
+
+CURVES = {"hartmann": curve, "crossing": crossing_curve}
+
+
+def val_acc(config: dict, epoch: int, shape: str = "hartmann") -> float:
+    """The noisy accuracy a trial of `config` reports after `epoch` epochs on the curve `shape`."""
     model = config["model"]
     u = unit_cube(
         config["lr"], config["weight_decay"], config["dropout"], config["batch_size"],
@@ -89,10 +107,10 @@ def val_acc(config: dict, epoch: int) -> float:
     )
     key = repr((config["seed"], epoch, *np.round(u, 12).tolist())).encode()
     noise = np.random.default_rng(zlib.crc32(key)).normal(0.0, NOISE_SD)
-    return float(curve(u, epoch) + noise)
+    return float(CURVES[shape](u, epoch) + noise)
 
 
-def optimum(max_epochs: int, resolution: int = 41) -> float:
+def optimum(max_epochs: int, resolution: int = 41, shape: str = "hartmann") -> float:
     """The best noise-free accuracy after `max_epochs` over the whole space (dense search + refine)."""
     best = -math.inf
     for batch_size in (32, 64, 128):
@@ -104,7 +122,7 @@ def optimum(max_epochs: int, resolution: int = 41) -> float:
                     axes = [np.linspace(lo[i], hi[i], resolution) for i in range(3)]
                     lr, wd, dropout = np.meshgrid(*axes, indexing="ij")
                     u = unit_cube(np.exp(lr), np.exp(wd), dropout, batch_size, channels, levels)
-                    values = curve(u, max_epochs)
+                    values = CURVES[shape](u, max_epochs)
                     i = np.unravel_index(np.argmax(values), values.shape)
                     best = max(best, float(values[i]))
                     centre = np.array([lr[i], wd[i], dropout[i]])
@@ -116,6 +134,16 @@ def optimum(max_epochs: int, resolution: int = 41) -> float:
 
 def train(config: dict, data: None = None) -> None:
     """The trainable: report `val_acc` once per epoch, checkpointing like trainables.har.train."""
+    report_epochs(config, "hartmann")
+
+
+def train_crossing(config: dict, data: None = None) -> None:
+    """The trainable on the crossing curves."""
+    report_epochs(config, "crossing")
+
+
+def report_epochs(config: dict, shape: str) -> None:
+    """Report the curve `shape`'s val_acc each epoch, resuming from the checkpoint's epoch."""
     finished = 0
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -124,7 +152,7 @@ def train(config: dict, data: None = None) -> None:
                 finished = int(saved.read())
     for epoch in range(finished + 1, config["max_epochs"] + 1):
         time.sleep(SLEEP_S)
-        metrics = {"epoch": epoch, "val_acc": val_acc(config, epoch)}
+        metrics = {"epoch": epoch, "val_acc": val_acc(config, epoch, shape)}
         with tempfile.TemporaryDirectory() as directory:
             with open(os.path.join(directory, CHECKPOINT_FILE), "w") as out:
                 out.write(str(epoch))

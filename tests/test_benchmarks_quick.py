@@ -32,6 +32,25 @@ def test_curve_is_seeded_learns_with_epochs_and_stays_below_its_optimum():
     assert curves.CHANCE < max(grid) < best <= curves.CEILING
 
 
+def test_crossing_curves_rank_fast_starters_first_after_one_epoch_and_last_after_ten():
+    slow, fast = CONFIG, {**CONFIG, "lr": 3e-2}
+    assert curves.val_acc(fast, 1, "crossing") > curves.val_acc(slow, 1, "crossing") + 0.2
+    assert curves.val_acc(fast, 10, "crossing") < curves.val_acc(slow, 10, "crossing") - 0.1
+    assert curves.val_acc(slow, 10, "crossing") < curves.optimum(10, resolution=11, shape="crossing") <= curves.CEILING
+
+
+def test_summary_gives_medians_quartiles_and_the_seeds_on_target():
+    per_seed = pd.DataFrame({
+        "task": "curve", "method": "random", "seed": range(5), "epochs": 180, "wall_s": 1.0, "ending": "finished",
+        "best@10%_epochs": [0.1, 0.2, 0.3, 0.4, 0.5], "best": 0.5,
+        "reach_epochs_share": [0.1, 0.2, 0.5, math.inf, math.inf], "reach_time_share": 0.5,
+    })
+    row = search_efficiency.summarize(per_seed).iloc[0]
+    assert (row["best@10%_epochs"], row["best@10%_epochs_q25"], row["best@10%_epochs_q75"]) == (0.3, 0.2, 0.4)
+    assert row.reach_epochs_share == 0.5 and row.reach_epochs_share_q75 == math.inf
+    assert row.reached == "3/5" and row.on_target == "2/5"
+
+
 def test_best_after_a_budget_counts_epochs_in_the_order_they_were_reported():
     events = pd.DataFrame({"time_s": [0.5, 1.0, 2.0, 4.0], "trial": [0, 1, 0, 1], "epoch": [1, 1, 2, 2],
                            "val_acc": [0.3, 0.6, 0.5, 0.9]})

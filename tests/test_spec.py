@@ -13,6 +13,7 @@ from tuner.pipeline import tune_from_config
 from tuner.search import make_search
 from tuner.spec import build_spec
 
+SCORED = "tests.helpers.scored_trainables.generalization"
 GRID_ENTRY = "+space.model.kernel_size={type: grid, values: [3, 5]}"
 
 # (overrides, the key the error must name, a phrase of its message)
@@ -68,6 +69,11 @@ BAD_CONFIGS = [
     (["objectives={num_params:min}", "weights={val_acc:1,num_params:-1}"], "weights.num_params", "positive number"),
     (["search=nsga2", "objectives={num_params:min}", "weights={val_acc:1,num_params:1}"], "weights", "Pareto front itself"),
     (["search=nsga2", "objectives={num_params:min}", "search.scheduler.type=asha"], "search.scheduler.type", "weighs several"),
+    (["score=my_pkg.scores.gap"], "score", "cannot import 'my_pkg.scores'"),
+    (["score=tests.helpers.scored_trainables.NOT_A_FUNCTION"], "score", "has no function 'NOT_A_FUNCTION'"),
+    (["score=tests.helpers.scored_trainables.two_arguments"], "score", "cannot be called with one argument"),
+    ([f"score={SCORED}", "objectives={num_params:min}", "weights={val_acc:1,num_params:1}"], "score", "objectives or weights are set too"),
+    ([f"score={SCORED}", "trainable=tests.helpers.user_trainables.quadratic", "metric=score"], "score", "reports through ray.tune.report itself"),
 ]
 
 
@@ -135,6 +141,7 @@ COMMAND_LINES = [
     (["search=pbt", "search.scheduler.mutate=[momentum]"], "error: search.scheduler.mutate: 'momentum' is not a sampled parameter of the space; mutate some of: lr, weight_decay, dropout, batch_size, model.channels, model.levels, or add it to space:"),
     (["search=optuna", "search.prior=true", "+space.lr.prior=0.5"], "error: space.lr.prior: 0.5 is outside [0.0001, 0.03]; give a value inside the bounds"),
     (["budget.epochs=0"], "error: budget.epochs: must be a positive integer, got 0; set it to the epochs all trials may train together, or null"),
+    (["score=trainables.har.val_acc"], "error: score: 'trainables.har' has no function 'val_acc'; set score=<package>.<module>.<function>, a function of the reported metrics dict returning a number"),
     (["trainable=tests.helpers.user_trainables.three_inputs"], "error: trainable: three_inputs(config, data, budget) fits neither trainable form; give it the form train(config) or train(config, data), either with an optional report argument"),
 ]
 

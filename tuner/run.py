@@ -27,7 +27,7 @@ from tuner.errors import ConfigError
 from tuner.outcome import FINISHED_STATES, Outcome, trial_states
 from tuner.progress import Progress
 from tuner.search import checkpoints_to_keep, make_search
-from tuner.spec import SCORE, RunSpec
+from tuner.spec import OWN_SCORE, SCORE, RunSpec
 from tuner.stopping import make_stopper, read_stops
 from tuner.trials import NODE_KEY
 from tuner.wandb_logger import trial_callbacks
@@ -282,13 +282,17 @@ def trial_function(spec: RunSpec) -> Callable[..., None]:
     """Wrap the trainable: drop inactive conditional parameters, nest dotted names, call it in
     its own form (Ray Tune's ``train(config)``, or ``train(config, data)``), and hand a trainable
     that takes ``report`` tuner's own, which adds the node the trial runs on and, when the run
-    ranks by one, the weighted score to each of its reports."""
+    ranks by one, the weighted score or the score= function's value to each of its reports."""
     trainable = spec.trainable
-    score = functools.partial(weighted_score, spec.objectives, spec.weights) if spec.weights else None
+    scores: dict[str, Callable[[dict[str, Any]], float]] = {}
+    if spec.weights:
+        scores[SCORE] = functools.partial(weighted_score, spec.objectives, spec.weights)
+    if spec.score:
+        scores[OWN_SCORE] = spec.score
     return functools.update_wrapper(
         functools.partial(
             _run_trial, trainable.function, trainable.takes_data, trainable.takes_report,
-            not spec.verbose, spec.base_config, spec.params, score,
+            not spec.verbose, spec.base_config, spec.params, scores,
         ),
         trainable.function,
     )
@@ -301,7 +305,7 @@ def _run_trial(
     quiet: bool,
     base_config: dict[str, Any],
     params: list[space_lib.Param],
-    score: Callable[[dict[str, Any]], float] | None,
+    scores: dict[str, Callable[[dict[str, Any]], float]],
     config: dict[str, Any],
     data: Any = None,
 ) -> None:
@@ -315,7 +319,7 @@ def _run_trial(
     node = ray.get_runtime_context().get_node_id()
 
     def report(metrics: dict[str, Any], checkpoint: tune.Checkpoint | None = None) -> None:
-        extra = {NODE_KEY: node} | ({SCORE: score(metrics)} if score else {})
+        extra = {NODE_KEY: node} | {key: float(score(metrics)) for key, score in scores.items()}
         tune.report({**metrics, **extra}, checkpoint=checkpoint)
 
     function(*arguments, report=report)

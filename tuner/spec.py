@@ -8,9 +8,10 @@ Nothing here imports Ray or W&B: a config is checked without starting either.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -25,6 +26,7 @@ from tuner.stopping import check_stopping
 from tuner.wandb_mode import MODES, resolve_mode
 
 SCORE = "weighted_score"  # the metric a weighted multi-objective run reports and ranks by
+OWN_SCORE = "score"  # the metric a run with score=<function> reports and ranks by
 LOGGER_KEYS = {
     "none": ("kind",),
     "wandb": ("kind", "mode", "project", "entity", "tags", "notes", "timeout"),
@@ -64,6 +66,7 @@ class RunSpec:
     verbose: bool = False  # Ray Tune's own tables and logs instead of tuner's compact progress
     progress_every: float = PROGRESS_EVERY
     candidates: list[dict[str, Any]] = field(default_factory=list)  # stage two: the configs to train
+    score: Callable[[dict[str, Any]], float] | None = None  # score=: ranks the run by OWN_SCORE
 
 
 def build_spec(cfg: DictConfig, results_dir: Path, remote: str | None = None) -> RunSpec:
@@ -102,6 +105,7 @@ def build_spec(cfg: DictConfig, results_dir: Path, remote: str | None = None) ->
     for objective in objectives:
         key = "metric" if objective is objectives[0] else f"objectives.{objective['metric']}"
         check_reported(trainable, objective["metric"], key)
+    score = check_score(config.get("score"), trainable, objectives, weights)
     if trainable.takes_data:
         target = config["data"].get("_target_") if isinstance(config["data"], dict) else None
         if not target:
@@ -126,7 +130,7 @@ def build_spec(cfg: DictConfig, results_dir: Path, remote: str | None = None) ->
         searcher_options=search.searcher_options,
         scheduler=search.scheduler,
         max_concurrent=search.max_concurrent,
-        metric=SCORE if weights else config["metric"],
+        metric=SCORE if weights else OWN_SCORE if score else config["metric"],
         mode="max" if weights else config["mode"],
         objectives=objectives,
         weights=weights,
@@ -142,6 +146,7 @@ def build_spec(cfg: DictConfig, results_dir: Path, remote: str | None = None) ->
         config=config,
         verbose=verbose,
         progress_every=progress_every,
+        score=score,
     )
 
 
@@ -157,6 +162,32 @@ def check_reported(trainable: Trainable, metric: str, key: str) -> None:
         hint = did_you_mean(metric, trainable.metrics)
         fix = f"{hint} (it reports: {reported})" if hint else f"use one of: {reported}"
     raise ConfigError(key, f"'{metric}' is never reported by {trainable.path}", fix)
+
+
+def check_score(
+    path: Any, trainable: Trainable, objectives: list[dict[str, str]], weights: dict[str, float] | None
+) -> Callable[[dict[str, Any]], float] | None:
+    """The function at ``score=<path>``, which turns a trial's reported metrics into the one
+    value the run searches, stops and ranks by (in direction ``mode``); None when unset."""
+    if path is None:
+        return None
+    fix = "set score=<package>.<module>.<function>, a function of the reported metrics dict returning a number"
+    function, _ = import_function(path, "score", fix)
+    try:
+        inspect.signature(function).bind({})
+    except (TypeError, ValueError):
+        raise ConfigError("score", f"{path} cannot be called with one argument (the metrics dict)", fix) from None
+    if weights or len(objectives) > 1:
+        raise ConfigError("score", "ranks the run by one value, but objectives or weights are set too", "drop objectives and weights, or fold them into the score function")
+    if not trainable.takes_report:
+        raise ConfigError(
+            "score",
+            f"{trainable.path} reports through ray.tune.report itself, so tuner cannot add {OWN_SCORE} to its reports",
+            "give it a report argument (def train(config, data, report=tune.report)) and call report(...)",
+        )
+    if trainable.metrics is not None and OWN_SCORE in trainable.metrics:
+        raise ConfigError("score", f"{trainable.path} reports a metric named {OWN_SCORE} itself", f"rename that metric, or rank by it with metric={OWN_SCORE}")
+    return function
 
 
 def check_cluster_storage(cluster: dict[str, Any], location: str) -> None:

@@ -109,6 +109,8 @@ def _summary(run: SavedRun) -> Section:
     rows["metric" if len(objectives) == 1 else "objectives"] = ", ".join(objectives)
     if summary.get("weights"):
         rows["weights"] = ", ".join(f"{metric}: {weight}" for metric, weight in summary["weights"].items())
+    if summary.get("score"):
+        rows["score"] = summary["score"]
     if run.stages:
         rows["stages"] = str(summary.get("stages", " then ".join(run.stages)))
     if run.best:

@@ -79,6 +79,7 @@ def run_summary(
         "mode": spec.mode,
         "objectives": spec.objectives,
         "weights": spec.weights,
+        "score": spec.config.get("score"),
         "num_trials": num_trials,
         "status_counts": status_counts,
         "interrupted": interrupted,
