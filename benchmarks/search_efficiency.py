@@ -1,13 +1,10 @@
 """Search efficiency: how good a config each method finds for a given compute budget.
 
-    python -m benchmarks.search_efficiency           # har: 3 seeds; curve, crossing: 10 seeds each (~22 min)
+    python -m benchmarks.search_efficiency           # har: 3 seeds; curve, crossing: 10 seeds each (~40 min)
     python -m benchmarks.search_efficiency --quick   # har: 1 seed, less data; curve, crossing: 3 seeds (~8 min)
 
-Times on 2 cores. The --quick run took 500 s with another test suite sharing the cores (load
-average 5 to 6): 304 s for its har seed, 33 s per cheap seed. Scaled to the full run (3 har
-seeds on 5/3 of the data, 20 cheap seeds) that is about 36 minutes under that load; on idle
-cores, from the previous full run's per-method times (har about 30 s per tuner search and seed,
-the cheap tasks about 5 s), about 22 minutes.
+Times on 2 cores: the full run took 2422 s with the test suite running beside it part of the
+time; the --quick run took 500 s under similar load.
 
 Same trainable, same search space (conf/model/cnn_tcn.yaml's), same budget, counted in training
 epochs: the budget is what a hand-written grid costs, GRID's 18 points x max_epochs (10) =
