@@ -23,7 +23,7 @@ from tuner import ConfigError
 from tuner import storage as store
 from tuner.run import check_resources
 from tuner.spec import build_spec
-from tuner.trials import NODE_KEY
+from tuner.trials import NODE_KEY, TRIAL_ID_DTYPE
 
 TINY_JOB = ["search=fifo", "num_samples=2", "max_epochs=2", "data.num_train=240", "data.num_val=120"]
 BIN = Path(sys.executable).parent
@@ -237,7 +237,7 @@ def test_ray_job_submit_runs_a_tuning_run_and_refuses_a_missing_token(token_head
     logs = job(["logs", submission], env, address).stdout
     assert f"job '{submission}' succeeded" in said, logs[-3000:]
     (results_dir,) = storage.iterdir()
-    assert pd.read_csv(results_dir / "trials.csv").status.eq("completed").all()
+    assert pd.read_csv(results_dir / "trials.csv", dtype=TRIAL_ID_DTYPE).status.eq("completed").all()
     assert f"results: {results_dir}" in logs
 
     for wrong in ({"RAY_AUTH_TOKEN": secrets.token_hex(16)}, {"RAY_AUTH_MODE": "disabled"}):

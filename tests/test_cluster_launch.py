@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from tuner.trials import TRIAL_ID_DTYPE
 
 from tests.conftest import ROOT
 from tests.test_cluster import BIN, TINY_JOB, free_port, wait_for_jobs_api
@@ -255,7 +256,7 @@ def test_ray_up_on_prem_runs_a_job_as_the_readme_writes_it_and_ray_down_stops_it
     )
     assert done.returncode == 0 and "succeeded" in done.stdout, tail(done)
     (results_dir,) = storage.iterdir()
-    assert pd.read_csv(results_dir / "trials.csv").status.eq("completed").all()
+    assert pd.read_csv(results_dir / "trials.csv", dtype=TRIAL_ID_DTYPE).status.eq("completed").all()
     assert f"results: {results_dir}" in done.stdout
     which = onprem.job("submit", "--", "python", "-c", "import sys; print(sys.executable)", RAY_AUTH_MODE="token")
     assert f"{onprem.node_home}/venv/bin/python" in which.stdout, tail(which)
@@ -304,7 +305,7 @@ def test_ray_job_stop_ends_a_run_with_its_results_written_and_resume_finishes_it
     assert logs.rstrip().splitlines()[-1] == f"interrupted: resume with  python -m tuner resume={results_dir}", logs[-3000:]
     summary = pd.read_json(results_dir / "summary.json", typ="series")
     assert summary["interrupted"]
-    trials = pd.read_csv(results_dir / "trials.csv")
+    trials = pd.read_csv(results_dir / "trials.csv", dtype=TRIAL_ID_DTYPE)
     assert len(trials) >= 1 and (results_dir / "report.html").is_file()
     assert (trials.status != "completed").any(), "the stop came before the run ended"
 
@@ -313,9 +314,9 @@ def test_ray_job_stop_ends_a_run_with_its_results_written_and_resume_finishes_it
         RAY_AUTH_MODE="token",
     )
     assert done.returncode == 0 and "succeeded" in done.stdout, tail(done)
-    trials = pd.read_csv(results_dir / "trials.csv")
+    trials = pd.read_csv(results_dir / "trials.csv", dtype=TRIAL_ID_DTYPE)
     assert len(trials) == 4 and trials.status.eq("completed").all(), trials
-    history = pd.read_csv(results_dir / "history.csv")
+    history = pd.read_csv(results_dir / "history.csv", dtype=TRIAL_ID_DTYPE)
     for trial_id, group in history.groupby("trial_id"):
         assert group.epoch.tolist() == list(range(1, 17)), trial_id
     assert onprem.ray("down", "-y", str(onprem.config)).returncode == 0
@@ -389,7 +390,7 @@ def test_the_autoscaler_adds_gpu_workers_for_trials_and_removes_them_when_idle(t
         )
         assert done.returncode == 0 and "succeeded" in done.stdout, tail(done)
         (results_dir,) = storage.iterdir()
-        trials = pd.read_csv(results_dir / "trials.csv")
+        trials = pd.read_csv(results_dir / "trials.csv", dtype=TRIAL_ID_DTYPE)
         assert trials.status.eq("completed").all()
         nodes = {node for cell in trials.nodes for node in cell.split(";")}
         # The fake provider names its workers' nodes f...f00001, f...f00002; the head is random.

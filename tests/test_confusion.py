@@ -7,6 +7,7 @@ import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from tuner.results.confusion import Confusion, confusions, summary_figures, write_test_files
+from tuner.trials import TRIAL_ID_DTYPE
 
 CLASSES = ["walking", "upstairs", "downstairs", "sitting", "standing", "lying"]
 
@@ -60,13 +61,13 @@ def test_predictions_outside_the_classes_are_refused():
 def test_the_files_hold_every_trials_figures_and_read_back(tmp_path):
     scores = {f"t{seed}": Confusion.of(*predictions(seed), CLASSES) for seed in (0, 1)}
     write_test_files(tmp_path, scores)
-    metrics = pd.read_csv(tmp_path / "test_metrics.csv")
+    metrics = pd.read_csv(tmp_path / "test_metrics.csv", dtype=TRIAL_ID_DTYPE)
     assert list(metrics.columns) == ["trial_id", "class", "precision", "recall", "f1", "support"]
     assert metrics.trial_id.tolist() == ["t0"] * 6 + ["t1"] * 6
     pd.testing.assert_frame_equal(
         metrics[metrics.trial_id == "t1"].drop(columns="trial_id").reset_index(drop=True), scores["t1"].per_class()
     )
-    matrix = pd.read_csv(tmp_path / "confusion_matrix.csv")
+    matrix = pd.read_csv(tmp_path / "confusion_matrix.csv", dtype=TRIAL_ID_DTYPE)
     assert list(matrix.columns) == ["trial_id", "true", *CLASSES]
     read = confusions(matrix)
     assert list(read) == ["t0", "t1"]

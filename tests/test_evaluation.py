@@ -35,6 +35,7 @@ TEST_FILES = ("test_metrics.csv", "confusion_matrix.csv")
 LOAD_AND_CLASSIFY = """
 import json, sys
 import numpy as np, torch
+from tuner.trials import TRIAL_ID_DTYPE
 extra = {"inference.json": ""}
 model = torch.export.load(sys.argv[1], extra_files=extra).module()
 with torch.no_grad():
@@ -100,12 +101,12 @@ def test_the_chosen_trial_is_scored_on_the_held_out_subjects_as_scikit_learn_sco
     np.testing.assert_array_equal(data.y_test, npz_run["labels"])
     config, checkpoint = best_model(npz_run)
     predicted = har.predict_test_split(config, checkpoint, data)["predictions"]
-    matrix = pd.read_csv(npz_run["folder"] / "confusion_matrix.csv")
+    matrix = pd.read_csv(npz_run["folder"] / "confusion_matrix.csv", dtype=TRIAL_ID_DTYPE)
     assert set(matrix.trial_id) == {test["trial_id"]} and matrix.true.tolist() == data.classes
     np.testing.assert_array_equal(matrix[data.classes].to_numpy(), confusion_matrix(data.y_test, predicted, labels=range(6)))
     assert test["accuracy"] == pytest.approx(accuracy_score(data.y_test, predicted))
     assert test["macro_f1"] == pytest.approx(f1_score(data.y_test, predicted, average="macro"))
-    metrics = pd.read_csv(npz_run["folder"] / "test_metrics.csv")
+    metrics = pd.read_csv(npz_run["folder"] / "test_metrics.csv", dtype=TRIAL_ID_DTYPE)
     assert metrics["class"].tolist() == data.classes
     assert metrics.support.tolist() == np.bincount(data.y_test, minlength=6).tolist()
     line = f"test: accuracy {test['accuracy']:.4g}, macro F1 {test['macro_f1']:.4g} on 80 windows (trial {test['trial_id']})"
@@ -140,7 +141,7 @@ def test_the_exported_model_runs_without_tuner_and_predicts_raw_windows_as_the_c
 def test_the_wandb_summary_run_holds_the_confusion_matrix(npz_run):
     [run] = by_job(offline_runs(npz_run["folder"]), "summary")
     rows = table(run, "test_confusion_matrix")
-    matrix = pd.read_csv(npz_run["folder"] / "confusion_matrix.csv")
+    matrix = pd.read_csv(npz_run["folder"] / "confusion_matrix.csv", dtype=TRIAL_ID_DTYPE)
     assert list(rows[0]) == ["true", *npz_run["data"].classes]
     assert [list(row.values()) for row in rows] == matrix.drop(columns="trial_id").values.tolist()
     assert run.summary["test_accuracy"] == pytest.approx(npz_run["summary"]["test"]["accuracy"])
@@ -154,11 +155,11 @@ def test_results_show_prints_the_test_figures_per_class_and_the_matrix(npz_run, 
     assert f"test:      {figures} (trial {test['trial_id']})" in shown
     assert f"model:     {npz_run['folder']}/model.pt2 (trial {test['trial_id']})" in shown
     per_class = shown[shown.index(f"Test split, per class (trial {test['trial_id']}):") + 2 :][:6]
-    metrics = pd.read_csv(npz_run["folder"] / "test_metrics.csv")
+    metrics = pd.read_csv(npz_run["folder"] / "test_metrics.csv", dtype=TRIAL_ID_DTYPE)
     assert [line.split()[0] for line in per_class] == metrics["class"].tolist()
     assert [int(line.split()[-1]) for line in per_class] == metrics.support.tolist()
     rows = shown[shown.index("Confusion matrix (rows: true class, columns: predicted class):") + 2 :][:6]
-    matrix = pd.read_csv(npz_run["folder"] / "confusion_matrix.csv")
+    matrix = pd.read_csv(npz_run["folder"] / "confusion_matrix.csv", dtype=TRIAL_ID_DTYPE)
     assert [[int(n) for n in line.split()[1:]] for line in rows] == matrix.drop(columns=["trial_id", "true"]).values.tolist()
 
 
@@ -185,8 +186,8 @@ def shuffled_pair(tmp_path_factory, local_ray) -> dict:
     runs = {}
     for name, data in (("plain", []), ("shuffled", ["data._target_=tests.helpers.shuffled_data.shuffled_test_labels"])):
         summary, _ = tune(compose_config(*common, *data), root / name)
-        trials = pd.read_csv(root / name / "trials.csv")
-        history = pd.read_csv(root / name / "history.csv")
+        trials = pd.read_csv(root / name / "trials.csv", dtype=TRIAL_ID_DTYPE)
+        history = pd.read_csv(root / name / "history.csv", dtype=TRIAL_ID_DTYPE)
         runs[name] = {"summary": summary, "trials": trials, "history": history}
     return runs
 

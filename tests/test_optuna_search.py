@@ -12,6 +12,7 @@ from tuner.pipeline import tune_from_config
 from tuner.search.optuna_search import OptunaSearcher
 from tuner.search.optuna_space import OptunaSpace
 from tuner.space import parse_space
+from tuner.trials import TRIAL_ID_DTYPE
 
 SPACE = parse_space({"x": {"type": "uniform", "low": 0.0, "high": 1.0}})
 QUADRATIC = [
@@ -77,7 +78,7 @@ def test_the_study_continues_after_save_and_restore(tmp_path):
 def test_a_tiny_run_tells_optuna_each_trial_as_far_as_it_got(tmp_path):
     summary = tune_from_config(compose_config(*QUADRATIC, "search=optuna", "num_samples=8", "max_epochs=3"), tmp_path / "run")
     folder = Path(summary["results_dir"])
-    trials = pd.read_csv(folder / "trials.csv")
+    trials = pd.read_csv(folder / "trials.csv", dtype=TRIAL_ID_DTYPE)
     assert set(trials.status) == {"completed", "early_stopped"}, "ASHA stopped some trials at rung 1"
     saved = searcher()
     saved.restore_from_dir(str(folder))  # the searcher state Ray Tune saved in the results folder

@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import TINY, compose_config
 from tuner.pipeline import tune_from_config
 from tuner.results.pareto import pareto_front
+from tuner.trials import TRIAL_ID_DTYPE
 
 OBJECTIVES = [{"metric": "val_acc", "mode": "max"}, {"metric": "num_params", "mode": "min"}]
 
@@ -74,7 +75,7 @@ def test_nsga2_run_writes_a_pareto_csv_of_only_non_dominated_trials(tmp_path):
     )
     summary = tune_from_config(cfg, tmp_path / "run")
     folder = Path(summary["results_dir"])
-    trials, front = pd.read_csv(folder / "trials.csv"), pd.read_csv(folder / "pareto.csv")
+    trials, front = pd.read_csv(folder / "trials.csv", dtype=TRIAL_ID_DTYPE), pd.read_csv(folder / "pareto.csv", dtype=TRIAL_ID_DTYPE)
     assert len(trials) == 6 and (trials.status == "completed").all()  # NSGA-II runs every trial out
     assert trials.last_num_params.nunique() > 1, "the models differ in size"
     assert summary["objectives"] == OBJECTIVES
@@ -90,10 +91,10 @@ def test_weighted_score_ranks_a_one_metric_search_by_the_weighted_sum(tmp_path):
     )
     summary = tune_from_config(cfg, tmp_path / "run")
     folder = Path(summary["results_dir"])
-    history = pd.read_csv(folder / "history.csv")
+    history = pd.read_csv(folder / "history.csv", dtype=TRIAL_ID_DTYPE)
     expected = history.val_acc - 1.0e-5 * history.num_params
     assert np.allclose(history.weighted_score, expected)
     assert summary["metric"] == "weighted_score" and summary["weights"] == {"val_acc": 1.0, "num_params": 1.0e-5}
-    trials = pd.read_csv(folder / "trials.csv")
+    trials = pd.read_csv(folder / "trials.csv", dtype=TRIAL_ID_DTYPE)
     assert summary["best_trial"]["weighted_score"] == trials.best_weighted_score.max()
     assert (folder / "pareto.csv").is_file()

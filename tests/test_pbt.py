@@ -11,6 +11,7 @@ from tests.conftest import TINY, compose_config
 from tuner.pipeline import tune_from_config
 from tuner.search.pbt import keep_in_space
 from tuner.space import parse_space
+from tuner.trials import TRIAL_ID_DTYPE
 
 EXPLOITING = ["search=pbt", "num_samples=4", "max_epochs=4", "search.scheduler.perturbation_interval=1", "search.scheduler.quantile_fraction=0.5"]
 
@@ -37,7 +38,7 @@ def continued_from(history: pd.DataFrame) -> dict[tuple[str, int], str]:
 def test_pbt_continues_a_trial_from_another_trials_checkpoint_with_mutated_params(tmp_path):
     summary = tune_from_config(compose_config(*TINY, *EXPLOITING), tmp_path / "run")
     folder = Path(summary["results_dir"])
-    trials, history = pd.read_csv(folder / "trials.csv"), pd.read_csv(folder / "history.csv")
+    trials, history = pd.read_csv(folder / "trials.csv", dtype=TRIAL_ID_DTYPE), pd.read_csv(folder / "history.csv", dtype=TRIAL_ID_DTYPE)
     assert summary["status_counts"] == {"completed": 4} and (trials.epochs == 4).all()
 
     exploits = [json.loads(line) for line in (folder / "pbt_global.txt").read_text().splitlines()]

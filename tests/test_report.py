@@ -17,6 +17,7 @@ from tests.conftest import compose_config
 from tuner.errors import ConfigError
 from tuner.pipeline import tune_from_config
 from tuner.results.report import write_report
+from tuner.trials import TRIAL_ID_DTYPE
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
@@ -155,7 +156,7 @@ def report(folder: Path) -> Page:
 def test_every_section_shows_the_runs_data(har_run):
     page = report(har_run)
     summary = json.loads((har_run / "summary.json").read_text())
-    trials = pd.read_csv(har_run / "trials.csv")
+    trials = pd.read_csv(har_run / "trials.csv", dtype=TRIAL_ID_DTYPE)
     assert list(page.sections) == ONE_STAGE
     text = page.sections["summary"]["text"]
     for shown in (har_run.name, "asha", "val_acc (max)", f"{summary['wall_time_s']} s", "early_stopped: ", "completed: "):
@@ -194,7 +195,7 @@ def test_every_section_shows_the_runs_data(har_run):
 def shown_matrix(folder: Path) -> pd.DataFrame:
     """The rows of confusion_matrix.csv of the trial summary.json's test figures are of."""
     trial = json.loads((folder / "summary.json").read_text())["test"]["trial_id"]
-    matrix = pd.read_csv(folder / "confusion_matrix.csv")
+    matrix = pd.read_csv(folder / "confusion_matrix.csv", dtype=TRIAL_ID_DTYPE)
     return matrix[matrix.trial_id == trial].drop(columns=["trial_id", "true"])
 
 
@@ -207,7 +208,7 @@ def test_the_test_section_shows_the_chosen_models_confusion_matrix_and_per_class
     assert heatmap["text"] == counts.values.tolist()
     np.testing.assert_allclose(heatmap["z"], counts.values / counts.values.sum(axis=1, keepdims=True))
     assert layout["yaxis"]["autorange"] == "reversed", "the first class on top, as in the table"
-    metrics = pd.read_csv(har_run / "test_metrics.csv")
+    metrics = pd.read_csv(har_run / "test_metrics.csv", dtype=TRIAL_ID_DTYPE)
     table = page.table("test")
     assert list(table.columns) == ["class", "precision", "recall", "f1", "support"]
     assert table["class"].tolist() == metrics["class"].tolist()
@@ -239,7 +240,7 @@ def test_the_report_a_run_writes_leaves_importance_to_the_report_command(har_run
 def test_importance_weighs_every_sampled_param_with_fanova(har_run):
     importance = report(har_run).table("importance")
     params = json.loads((har_run / "summary.json").read_text())["best_trial"]["params"]
-    trials = pd.read_csv(har_run / "trials.csv")
+    trials = pd.read_csv(har_run / "trials.csv", dtype=TRIAL_ID_DTYPE)
     assert set(importance.param) == {p for p in params if trials[p].nunique() > 1}
     values = importance.importance.astype(float)
     assert (values >= 0).all() and values.sum() == pytest.approx(1, abs=0.01)
@@ -247,7 +248,7 @@ def test_importance_weighs_every_sampled_param_with_fanova(har_run):
 
 def test_errored_and_conditional_trials(quadratic_run):
     page = report(quadratic_run)
-    trials = pd.read_csv(quadratic_run / "trials.csv")
+    trials = pd.read_csv(quadratic_run / "trials.csv", dtype=TRIAL_ID_DTYPE)
     assert {"errored", "diverged", "completed"} <= set(trials.status), "seeded x falls in all three ranges"
     hover = [h for t in page.chart("stops")[0] for h in t["hovertext"]]
     for row in trials[trials.status.isin(["errored", "diverged"])].itertuples():
@@ -261,7 +262,7 @@ def test_errored_and_conditional_trials(quadratic_run):
 
 def test_too_few_trials_for_importance_says_why(quadratic_run, tmp_path):
     folder = copy_results(quadratic_run, tmp_path / "run")
-    trials = pd.read_csv(folder / "trials.csv")
+    trials = pd.read_csv(folder / "trials.csv", dtype=TRIAL_ID_DTYPE)
     kept = pd.concat([trials[trials.status != "completed"], trials[trials.status == "completed"].head(2)])
     kept.to_csv(folder / "trials.csv", index=False)
     edit_summary(folder, num_trials=len(kept))
@@ -274,8 +275,8 @@ def test_pareto_section_shows_the_front_of_two_objectives(pareto_run):
     page = report(pareto_run)
     assert list(page.sections) == [*ONE_STAGE[:-1], "pareto", "best-config"]
     (everyone, front), layout = page.chart("pareto")
-    assert set(everyone["text"]) == set(pd.read_csv(pareto_run / "trials.csv").trial_id)
-    pareto = pd.read_csv(pareto_run / "pareto.csv")
+    assert set(everyone["text"]) == set(pd.read_csv(pareto_run / "trials.csv", dtype=TRIAL_ID_DTYPE).trial_id)
+    pareto = pd.read_csv(pareto_run / "pareto.csv", dtype=TRIAL_ID_DTYPE)
     assert set(front["text"]) == set(pareto.trial_id) and len(pareto) >= 1
     assert layout["xaxis"]["title"]["text"] == "val_acc (max)"
     assert layout["yaxis"]["title"]["text"] == "num_params (min)"
@@ -291,18 +292,18 @@ def test_two_stage_run_shows_the_ranking_and_stage_two(two_stage_run):
     assert list(page.sections) == ["summary", "ranking", *ONE_STAGE[1:-1], "train-curves", "best-config"]
     summary = json.loads((two_stage_run / "summary.json").read_text())
     seeds = page.table("test", 1)
-    train = pd.read_csv(two_stage_run / "train" / "trials.csv")
+    train = pd.read_csv(two_stage_run / "train" / "trials.csv", dtype=TRIAL_ID_DTYPE)
     winner = train[train.candidate == summary["best_trial"]["candidate"]]
     assert sorted(seeds.trial_id) == sorted(winner.trial_id) and sorted(seeds.seed) == sorted(winner.seed.astype(str))
     assert "screen_then_train" in page.sections["summary"]["text"]
     assert f"candidate {summary['best_trial']['candidate']}: mean val_acc = " in page.sections["summary"]["text"]
-    ranking = pd.read_csv(two_stage_run / "ranking.csv")
+    ranking = pd.read_csv(two_stage_run / "ranking.csv", dtype=TRIAL_ID_DTYPE)
     (bars,), _ = page.chart("ranking")
     assert bars["x"] == [f"#{r.rank} (candidate {r.candidate})" for r in ranking.itertuples()]
     assert bars["error_y"]["array"] == pytest.approx(ranking.std_val_acc.tolist())
     assert list(page.table("ranking").columns) == list(ranking.columns)
-    assert set(page.table("leaderboard").trial_id) == set(pd.read_csv(two_stage_run / "screen" / "trials.csv").trial_id)
-    train = pd.read_csv(two_stage_run / "train" / "trials.csv")
+    assert set(page.table("leaderboard").trial_id) == set(pd.read_csv(two_stage_run / "screen" / "trials.csv", dtype=TRIAL_ID_DTYPE).trial_id)
+    train = pd.read_csv(two_stage_run / "train" / "trials.csv", dtype=TRIAL_ID_DTYPE)
     assert len(train) == 4 and sorted(train.candidate) == [0, 0, 1, 1]
     curves, _ = page.chart("train-curves")
     candidate = dict(zip(train.trial_id, train.candidate.astype(str)))
@@ -369,7 +370,7 @@ def test_the_report_renders_offline_in_chromium(chromium, request, run):
     assert labels[-1] == "best_val_acc" and len(labels) >= 3
     stops = page.evaluate("document.getElementById('stops-chart').data.flatMap(t => t.y)")
     screen = folder / "screen" if (folder / "screen").is_dir() else folder
-    assert set(stops) == set(pd.read_csv(screen / "trials.csv").trial_id)
+    assert set(stops) == set(pd.read_csv(screen / "trials.csv", dtype=TRIAL_ID_DTYPE).trial_id)
     counts = page.evaluate("document.getElementById('test-chart').data[0].text")
     assert counts == shown_matrix(folder).values.tolist()
     labels = "[...document.querySelectorAll('#test-chart .heatmap-label')]"

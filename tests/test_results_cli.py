@@ -17,6 +17,7 @@ import yaml
 from tests.conftest import ROOT, TINY, compose_config
 from tuner.pipeline import tune_from_config
 from tuner.results import cli
+from tuner.trials import TRIAL_ID_DTYPE
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
@@ -74,7 +75,7 @@ def summary(folder: Path) -> dict:
 
 
 def trials(folder: Path) -> pd.DataFrame:
-    return pd.read_csv(folder / "trials.csv")
+    return pd.read_csv(folder / "trials.csv", dtype=TRIAL_ID_DTYPE)
 
 
 def output(capsys, *args: str) -> str:

@@ -13,6 +13,7 @@ from tests.conftest import TINY, compose_config
 from tuner.pipeline import tune_from_config
 from tuner.retrain import retrain
 from tuner.run import ProgressLogger
+from tuner.trials import TRIAL_ID_DTYPE
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
@@ -33,7 +34,7 @@ RESULT_FILES = ("config.yaml", "trials.csv", "history.csv", "best_config.yaml", 
 def tune(tmp_path: Path, *overrides: str) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     summary = tune_from_config(compose_config(*TINY, *overrides), tmp_path / "run")
     folder = Path(summary["results_dir"])
-    return summary, pd.read_csv(folder / "trials.csv"), pd.read_csv(folder / "history.csv")
+    return summary, pd.read_csv(folder / "trials.csv", dtype=TRIAL_ID_DTYPE), pd.read_csv(folder / "history.csv", dtype=TRIAL_ID_DTYPE)
 
 
 def check_histories(trials: pd.DataFrame, history: pd.DataFrame) -> None:
@@ -116,7 +117,7 @@ def test_a_crashed_trial_continues_from_its_checkpoint(tmp_path):
     assert marker.exists(), "the trial really crashed once"
     assert trials.status.tolist() == ["completed"] and trials.epochs.tolist() == [4]
     check_histories(trials, history)
-    progress = pd.read_csv(tmp_path / "run" / trials.trial_id[0] / "progress.csv")
+    progress = pd.read_csv(tmp_path / "run" / trials.trial_id[0] / "progress.csv", dtype=TRIAL_ID_DTYPE)
     assert progress.epoch.tolist() == [1, 2, 3, 4], "no epoch trained twice"
     restarts = progress.loc[progress.iterations_since_restore == 1, "epoch"].tolist()
     assert restarts == [1, 3] and progress.pid.nunique() == 2, "a second process went on at epoch 3"
@@ -130,7 +131,7 @@ def test_best_config_retrains_the_best_trial_alone(tmp_path):
     retrained = retrain(best_file, [f"storage={tmp_path / 'retrain'}", "max_epochs=1", "logger=none"])
     assert retrained["num_trials"] == 1 and retrained["status_counts"] == {"completed": 1}
     folder = Path(retrained["results_dir"])
-    assert pd.read_csv(folder / "trials.csv").epochs.tolist() == [1], "max_epochs=1 reached the trial"
+    assert pd.read_csv(folder / "trials.csv", dtype=TRIAL_ID_DTYPE).epochs.tolist() == [1], "max_epochs=1 reached the trial"
     assert not (folder / "wandb").exists() and yaml.safe_load((folder / "config.yaml").read_text())["logger"] == {"kind": "none"}
     trial_dir = Path(retrained["best_trial"]["checkpoint"]).parent
     params = json.loads((trial_dir / "params.json").read_text())

@@ -5,6 +5,7 @@ import pytest
 
 from tests.conftest import compose_config
 from tuner.pipeline import tune_from_config
+from tuner.trials import TRIAL_ID_DTYPE
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
@@ -25,7 +26,7 @@ def test_median_rule_stops_the_trial_below_the_median_after_its_grace_period(tmp
         ),
         tmp_path / "run",
     )
-    trials = pd.read_csv(tmp_path / "run" / "trials.csv").set_index("x")
+    trials = pd.read_csv(tmp_path / "run" / "trials.csv", dtype=TRIAL_ID_DTYPE).set_index("x")
     assert trials.loc[0.9, "status"] == "early_stopped" and trials.loc[0.9, "epochs"] == 2
     assert (trials.drop(index=0.9).status == "completed").all()
     assert summary["status_counts"] == {"completed": 3, "early_stopped": 1}

@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import compose_config
 from tests.helpers.scored_trainables import generalization
 from tuner.pipeline import tune_from_config
+from tuner.trials import TRIAL_ID_DTYPE
 
 OVERFITS = [
     "trainable=tests.helpers.scored_trainables.overfits", "data._target_=tests.helpers.user_trainables.no_data",
@@ -27,11 +28,11 @@ def test_score_function_is_reported_ranks_the_leaderboard_and_stops_trials(tmp_p
         tmp_path / "run",
     )
     folder = Path(summary["results_dir"])
-    history = pd.read_csv(folder / "history.csv")
+    history = pd.read_csv(folder / "history.csv", dtype=TRIAL_ID_DTYPE)
     expected = [generalization(row) for row in history[["train_acc", "val_acc"]].to_dict("records")]
     assert np.allclose(history.score, expected)
     assert summary["metric"] == "score" and summary["score"] == "tests.helpers.scored_trainables.generalization"
-    trials = pd.read_csv(folder / "trials.csv").set_index("memorize")
+    trials = pd.read_csv(folder / "trials.csv", dtype=TRIAL_ID_DTYPE).set_index("memorize")
     # By val_acc the memorizing trial leads at every epoch; by the score it falls from epoch 1.
     assert trials.loc[0.05, "status"] == "early_stopped" and trials.loc[0.05, "epochs"] == 2
     assert trials.loc[0.05, "stop_reason"] == "trial.patience: no better score for 1 epochs"

@@ -14,6 +14,7 @@ import yaml
 from tests.conftest import ROOT, TINY, compose_config
 from tuner import ConfigError
 from tuner.pipeline import tune_from_config
+from tuner.trials import TRIAL_ID_DTYPE
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
@@ -33,30 +34,30 @@ def two_stage_run(tmp_path_factory, local_ray):
 
 def test_stage_one_screens_every_sample_on_the_short_budget(two_stage_run):
     folder, _ = two_stage_run
-    screen = pd.read_csv(folder / "screen" / "trials.csv")
+    screen = pd.read_csv(folder / "screen" / "trials.csv", dtype=TRIAL_ID_DTYPE)
     assert len(screen) == 5 and (screen.epochs == 1).all()
     assert yaml.safe_load((folder / "screen" / "config.yaml").read_text())["max_epochs"] == 1
 
 
 def test_stage_two_retrains_the_top_k_fully_with_different_seeds(two_stage_run):
     folder, _ = two_stage_run
-    screen = pd.read_csv(folder / "screen" / "trials.csv").sort_values("best_val_acc", ascending=False)
+    screen = pd.read_csv(folder / "screen" / "trials.csv", dtype=TRIAL_ID_DTYPE).sort_values("best_val_acc", ascending=False)
     top = screen.drop_duplicates(PARAMS).head(2)
-    train = pd.read_csv(folder / "train" / "trials.csv")
+    train = pd.read_csv(folder / "train" / "trials.csv", dtype=TRIAL_ID_DTYPE)
     assert len(train) == 4 and (train.epochs == 3).all() and (train.status == "completed").all()
     for candidate in range(2):
         runs = train[train.candidate == candidate]
         assert sorted(runs.seed) == [7, 8], "each candidate once per seed"
         assert (runs[PARAMS] == top.iloc[candidate][PARAMS].to_numpy()).all().all(), "stage one's values"
-    history = pd.read_csv(folder / "train" / "history.csv").merge(train[["trial_id", "candidate", "seed"]])
+    history = pd.read_csv(folder / "train" / "history.csv", dtype=TRIAL_ID_DTYPE).merge(train[["trial_id", "candidate", "seed"]])
     first = history[history.candidate == 0].pivot(index="epoch", columns="seed", values="train_loss")
     assert (first[7] != first[8]).any(), "different seeds train differently"
 
 
 def test_ranking_is_the_mean_and_std_over_seeds_and_its_winner_is_best_config(two_stage_run):
     folder, summary = two_stage_run
-    train = pd.read_csv(folder / "train" / "trials.csv")
-    ranking = pd.read_csv(folder / "ranking.csv")
+    train = pd.read_csv(folder / "train" / "trials.csv", dtype=TRIAL_ID_DTYPE)
+    ranking = pd.read_csv(folder / "ranking.csv", dtype=TRIAL_ID_DTYPE)
     assert list(ranking["rank"]) == [1, 2] and ranking.mean_val_acc.is_monotonic_decreasing
     for row in ranking.itertuples():
         values = train.loc[train.candidate == row.candidate, "best_val_acc"]
@@ -74,13 +75,13 @@ def test_ranking_is_the_mean_and_std_over_seeds_and_its_winner_is_best_config(tw
 
 def test_each_seed_of_the_winner_is_scored_on_the_test_split_and_the_best_seed_exported(two_stage_run):
     folder, summary = two_stage_run
-    train = pd.read_csv(folder / "train" / "trials.csv")
+    train = pd.read_csv(folder / "train" / "trials.csv", dtype=TRIAL_ID_DTYPE)
     seeds = train[train.candidate == summary["best_trial"]["candidate"]]
     test = summary["test"]
     assert sorted((s["trial_id"], s["seed"]) for s in test["seeds"]) == sorted(zip(seeds.trial_id, seeds.seed))
     assert test["trial_id"] == summary["model"]["trial_id"] == summary["best_trial"]["trial_id"]
     assert test["accuracy"] == next(s["accuracy"] for s in test["seeds"] if s["trial_id"] == test["trial_id"])
-    matrix = pd.read_csv(folder / "confusion_matrix.csv")
+    matrix = pd.read_csv(folder / "confusion_matrix.csv", dtype=TRIAL_ID_DTYPE)
     assert sorted(set(matrix.trial_id)) == sorted(seeds.trial_id)
     for seed in test["seeds"]:
         counts = matrix[matrix.trial_id == seed["trial_id"]].drop(columns=["trial_id", "true"]).values
@@ -130,6 +131,6 @@ def test_ctrl_c_in_stage_two_then_resume_keeps_stage_one_and_finishes_stage_two(
     summary = tune_from_config(compose_config(f"resume={folder}"))
     assert not summary["interrupted"] and summary["num_trials"] == 3 + 4
     assert {name: digest(folder / "screen" / name) for name in screen_files} == screen_files
-    train = pd.read_csv(folder / "train" / "trials.csv")
+    train = pd.read_csv(folder / "train" / "trials.csv", dtype=TRIAL_ID_DTYPE)
     assert len(train) == 4 and (train.epochs == 6).all() and (train.status == "completed").all()
-    assert pd.read_csv(folder / "ranking.csv").seeds.tolist() == [2, 2]
+    assert pd.read_csv(folder / "ranking.csv", dtype=TRIAL_ID_DTYPE).seeds.tolist() == [2, 2]

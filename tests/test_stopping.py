@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import compose_config
 from tuner.pipeline import tune_from_config
+from tuner.trials import TRIAL_ID_DTYPE
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
@@ -22,7 +23,7 @@ PLATEAU = [
 
 def tune(tmp_path: Path, *overrides: str) -> tuple[dict, pd.DataFrame]:
     summary = tune_from_config(compose_config(*PLATEAU, *overrides), tmp_path / "run")
-    return summary, pd.read_csv(tmp_path / "run" / "trials.csv")
+    return summary, pd.read_csv(tmp_path / "run" / "trials.csv", dtype=TRIAL_ID_DTYPE)
 
 
 def test_patience_stops_a_trial_that_stopped_improving(tmp_path):

@@ -19,6 +19,7 @@ from tuner.search import SEARCHERS, make_search, ray_space
 from tuner.search.optuna_space import OptunaSpace
 from tuner.spec import build_spec
 from tuner.sweep import apply_sweep_file, check_command_line, convert, convert_parameter
+from tuner.trials import TRIAL_ID_DTYPE
 
 EXAMPLE = ROOT / "conf" / "sweeps" / "har_sweep.yaml"
 HAR_PROJECT = ROOT / "conf" / "sweeps" / "har_project_sweep.yaml"
@@ -264,7 +265,7 @@ def test_a_har_projects_sweep_file_runs_unchanged_with_no_errored_trial(local_ra
     sweep = yaml.safe_load(HAR_PROJECT.read_text())
     sweep["run_cap"], sweep["parameters"]["epochs"]["value"] = 6, 2  # the file as it is, made tiny
     summary = tune_from_config(sweep_config(tmp_path, sweep, *TINY[2:], "logger=none"), tmp_path / "run")
-    trials = pd.read_csv(tmp_path / "run" / "trials.csv")
+    trials = pd.read_csv(tmp_path / "run" / "trials.csv", dtype=TRIAL_ID_DTYPE)
     assert len(trials) == 6 and set(trials.status) <= {"completed", "early_stopped"}, trials
     assert set(trials["model.name"]) == {"cnn_tcn", "cnn_bilstm"}
     bilstm = trials["model.name"] == "cnn_bilstm"
@@ -280,7 +281,7 @@ def test_a_users_own_trainable_gets_its_sweep_parameters_as_config_keys_and_in_w
     }
     overrides = ["trainable=tests.helpers.user_trainables.two_inputs", "max_epochs=2", "logger=wandb", "logger.mode=offline"]
     tune_from_config(sweep_config(tmp_path, sweep, *overrides), tmp_path / "run")
-    trials = pd.read_csv(tmp_path / "run" / "trials.csv")
+    trials = pd.read_csv(tmp_path / "run" / "trials.csv", dtype=TRIAL_ID_DTYPE)
     assert trials.status.tolist() == ["completed"] * 4
     assert trials.x1.between(0, 1).all() and set(trials.x2) <= {0.5, 0.7, 0.9}
     logged = {run.config["x1"]: run.config["x2"] for run in trial_runs(tmp_path / "run").values()}

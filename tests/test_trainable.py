@@ -14,6 +14,7 @@ import yaml
 from tests.conftest import ROOT
 from tuner import ConfigError
 from tuner.trainable import call_form
+from tuner.trials import TRIAL_ID_DTYPE
 
 
 def config_only(config): ...
@@ -72,7 +73,7 @@ def test_a_trainable_written_as_ray_tunes_docs_write_one_is_tuned_to_a_results_f
     )
     assert done.returncode == 0, done.stderr[-3000:]
     (folder,) = storage.iterdir()
-    trials = pd.read_csv(folder / "trials.csv")
+    trials = pd.read_csv(folder / "trials.csv", dtype=TRIAL_ID_DTYPE)
     assert trials.status.tolist() == ["completed"] * 3, "called with the config alone: data would be a TypeError"
     assert trials.x.between(0, 1).all() and trials.y.between(-1, 1).all()
     best = yaml.safe_load((folder / "best_config.yaml").read_text())

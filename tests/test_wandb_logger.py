@@ -21,6 +21,7 @@ from tuner import ConfigError
 from tuner import wandb_logger, wandb_mode
 from tuner.pipeline import tune_from_config
 from tuner.spec import build_spec
+from tuner.trials import TRIAL_ID_DTYPE
 
 FAKE_KEY = "fakekey0" + "0123456789abcdef" * 2  # 40 characters, like a real W&B key
 SCORED = [
@@ -52,14 +53,14 @@ def logged(local_ray, tmp_path_factory):
             summary = tune_from_config(compose_config(*LOGGED), root / "run")
     folder = Path(summary["results_dir"])
     runs = wandb_runs.offline_runs(folder)
-    trials = pd.read_csv(folder / "trials.csv", keep_default_na=False, na_values=[""])
+    trials = pd.read_csv(folder / "trials.csv", keep_default_na=False, na_values=[""], dtype=TRIAL_ID_DTYPE)
     assert sorted(trial_runs(folder)) == sorted(trials.trial_id) and len(trials) == 6, "the tests below loop over them"
     return {
         "root": root,
         "folder": folder,
         "summary": summary,
         "trials": trials.set_index("trial_id"),
-        "history": pd.read_csv(folder / "history.csv"),
+        "history": pd.read_csv(folder / "history.csv", dtype=TRIAL_ID_DTYPE),
         "printed": printed.getvalue(),
         "warned": warned.getvalue(),
         "runs": runs,
@@ -295,7 +296,7 @@ def test_bad_logger_setting_is_one_line_naming_the_key(overrides, key, phrase, t
 
 def restarts(folder: Path, trial_id: str) -> list[int]:
     """The epochs at which a trial's process started training (1 for its first start)."""
-    progress = pd.read_csv(folder / trial_id / "progress.csv")
+    progress = pd.read_csv(folder / trial_id / "progress.csv", dtype=TRIAL_ID_DTYPE)
     return progress.loc[progress.iterations_since_restore == 1, "epoch"].tolist()
 
 
@@ -341,7 +342,7 @@ def test_a_finished_trials_run_its_killed_driver_never_wrote_is_written_from_the
     cfg = compose_config(*SCORED, "+train.fail_above=2", "search=fifo", "num_samples=2", "max_epochs=3", "logger.mode=offline")
     summary = tune_from_config(cfg, tmp_path / "run")
     folder = Path(summary["results_dir"])
-    trials = pd.read_csv(folder / "trials.csv")
+    trials = pd.read_csv(folder / "trials.csv", dtype=TRIAL_ID_DTYPE)
     lost = trials.trial_id[0]
     [file] = folder.glob(f"wandb/offline-run-*/run-run-{lost}.wandb")
     file.write_bytes(file.read_bytes()[:7])

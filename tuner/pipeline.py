@@ -34,6 +34,7 @@ from tuner.results.write import leaderboard, write_results
 from tuner.run import build_data, can_resume, check_resources, check_shared_folder, connect, run
 from tuner.spec import RunSpec, build_spec
 from tuner.sweep import apply_sweep_file
+from tuner.trials import TRIAL_ID_DTYPE
 from tuner.wandb_logger import log_tuning_run
 
 WANDB_FOLDERS = ("wandb", *(f"{stage}/wandb" for stage in STAGES))  # each stage logs to W&B in its folder
@@ -165,7 +166,7 @@ def tune_two_stages(cfg: DictConfig, results_dir: Path, remote: str | None, resu
     ranking = train_trials = None
     spec = train_spec  # without its candidates until stage one has finished
     if not summaries[stages.SCREEN]["interrupted"]:
-        screen_trials = pd.read_csv(screen_dir / "trials.csv")
+        screen_trials = pd.read_csv(screen_dir / "trials.csv", dtype=TRIAL_ID_DTYPE)
         top = stages.top_candidates(screen_spec, screen_trials, cfg.stages.top_k)
         candidates = stages.candidate_values(top, screen_spec)
         print(f"\nstage two: the top {len(candidates)} configs x {cfg.stages.seeds} seeds, {cfg.max_epochs} epochs each")

@@ -23,7 +23,7 @@ from tuner.results.tables import plain
 from tuner.results.write import best_config, run_summary, write_summary
 from tuner.search import NO_SEARCH
 from tuner.spec import RunSpec
-from tuner.trials import COMPLETED, best_label, is_missing
+from tuner.trials import COMPLETED, TRIAL_ID_DTYPE, best_label, is_missing
 
 KINDS = ("single", "screen_then_train")
 SCREEN, TRAIN = STAGES
@@ -107,7 +107,7 @@ def train_spec(spec: RunSpec, candidates: list[dict[str, Any]], seed_values: lis
 def label_candidates(train_dir: Path, top: pd.DataFrame, screen_spec: RunSpec) -> pd.DataFrame:
     """Stage two's trials.csv with each trial's candidate: the row of ``top`` its values equal
     (the candidates are distinct; trials a Ctrl-C kept from starting have their values too)."""
-    trials = pd.read_csv(train_dir / "trials.csv")
+    trials = pd.read_csv(train_dir / "trials.csv", dtype=TRIAL_ID_DTYPE)
     if "candidate" not in trials:
         names = space_lib.sampled_names(screen_spec.params)
         keys = top[names].assign(candidate=range(len(top)))

@@ -12,6 +12,8 @@ from typing import Any, Callable
 COMPLETED, STOPPED, ERRORED, DIVERGED = "completed", "early_stopped", "errored", "diverged"
 UNFINISHED = "unfinished"
 NODE_KEY = "node_id"  # tuner's report adds the node each result came from
+# A searcher's trial ids are 8 hex digits: "1234e567" or "00012345" read as numbers unless told.
+TRIAL_ID_DTYPE = {"trial_id": str}
 
 
 def ended_status(error: str, epochs: int, max_epochs: int) -> str:

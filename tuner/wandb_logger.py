@@ -59,7 +59,7 @@ from tuner.results.confusion import CONFUSION_MATRIX
 from tuner.results.pareto import pareto_front
 from tuner.results.tables import cell
 from tuner.spec import RunSpec
-from tuner.trials import COMPLETED, STOPPED, UNFINISHED, better, ended_status, error_line, is_missing
+from tuner.trials import COMPLETED, STOPPED, TRIAL_ID_DTYPE, UNFINISHED, better, ended_status, error_line, is_missing
 
 log = logging.getLogger(__name__)
 
@@ -484,8 +484,8 @@ def _log_test(run: Any, results_dir: Path, test: dict[str, Any], step: int) -> N
     matrix_file = results_dir / CONFUSION_MATRIX
     if "accuracy" not in test or not matrix_file.is_file():
         return
-    matrix = pd.read_csv(matrix_file)
-    chosen = matrix[matrix["trial_id"].astype(str) == str(test["trial_id"])].drop(columns=["trial_id"])
+    matrix = pd.read_csv(matrix_file, dtype=TRIAL_ID_DTYPE)
+    chosen = matrix[matrix["trial_id"] == str(test["trial_id"])].drop(columns=["trial_id"])
     run.log({"test_confusion_matrix": wandb.Table(dataframe=chosen.reset_index(drop=True))}, step=step)
     run.summary.update({"test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"]})
 
@@ -516,7 +516,7 @@ def _write_again(writer: Writer, row: dict[str, Any]) -> None:
     settings, trial_id = writer.settings, row["trial_id"]
     trial_config = json.loads(trial_file(settings, trial_id, "params.json") or "{}")
     _start_run(writer, trial_id, *run_identity(settings, trial_id, trial_config))
-    history = pd.read_csv(settings.results_dir / "history.csv")
+    history = pd.read_csv(settings.results_dir / "history.csv", dtype=TRIAL_ID_DTYPE)
     history = history[history.trial_id == trial_id].drop(columns="trial_id")
     steps = history.epoch if "epoch" in history else range(1, len(history) + 1)
     metrics = [{k: v for k, v in m.items() if _is_number(v) and not is_missing(v)} for m in history.to_dict("records")]

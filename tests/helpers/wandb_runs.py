@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tuner.trials import TRIAL_ID_DTYPE
 from wandb.proto import wandb_internal_pb2
 
 WANDB = Path(sys.executable).parent / "wandb"
@@ -174,8 +175,8 @@ def check_runs_match_the_folder(folder: Path, unfinished: bool = False) -> dict[
     trials.csv with its epochs once each and their values (as history.csv), its status and
     epochs; one summary run whose last leaderboard lists every trial with its status. Returns
     the trial runs by trial id. ``unfinished`` as for read_records."""
-    trials = pd.read_csv(folder / "trials.csv")
-    history = pd.read_csv(folder / "history.csv")
+    trials = pd.read_csv(folder / "trials.csv", dtype=TRIAL_ID_DTYPE)
+    history = pd.read_csv(folder / "history.csv", dtype=TRIAL_ID_DTYPE)
     metric = json.loads((folder / "summary.json").read_text())["metric"]
     runs = offline_runs(folder, unfinished)
     by_trial = {run.summary["trial_id"]: run for run in by_job(runs, "trial")}

@@ -26,6 +26,7 @@ from tuner import space as space_lib
 from tuner.errors import ConfigError, first_line
 from tuner.results import write
 from tuner.results.confusion import CONFUSION_MATRIX, TEST_METRICS
+from tuner.trials import TRIAL_ID_DTYPE
 
 STAGES = ("screen", "train")  # the stages of a two-stage run, each a one-stage folder
 OWN_FOLDERS = (*STAGES, "retrain")  # what of a results folder is tuner's, beside Ray's trial folders
@@ -226,7 +227,7 @@ def _optional_csv(path: Path) -> pd.DataFrame | None:
 
 def _read_csv(path: Path, allow_empty: bool = False) -> pd.DataFrame:
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(path, dtype=TRIAL_ID_DTYPE)
     except pd.errors.EmptyDataError:
         if allow_empty:
             return pd.DataFrame()
