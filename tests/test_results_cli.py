@@ -16,7 +16,7 @@ import yaml
 
 from tests.conftest import ROOT, TINY, compose_config
 from tuner.pipeline import tune_from_config
-from tuner.results import cli
+from tuner.results import cli, read
 from tuner.trials import TRIAL_ID_DTYPE
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
@@ -285,3 +285,9 @@ def test_user_mistakes_are_one_error_line_and_exit_code_2(storage, tmp_path, cap
     assert done.returncode == 2 and done.stdout == ""
     fix = "give a folder path, or a name that `python -m tuner.results list` shows"
     assert done.stderr.splitlines() == [f"error: nowhere: no results folder here or under {storage}; {fix}"]
+
+
+def test_a_searchers_trial_ids_that_look_like_numbers_are_read_as_text(tmp_path):
+    path = tmp_path / "trials.csv"
+    path.write_text("trial_id,status,epochs\n1234e567,completed,2\n00012345,completed,2\n")
+    assert read._read_trials(path, 2).trial_id.tolist() == ["1234e567", "00012345"]
