@@ -24,6 +24,7 @@ from trainables.data.npz import npz_windows
 from tuner.evaluation import trial_settings
 from tuner.pipeline import tune_from_config
 from tuner.results import cli
+from tuner.trials import TRIAL_ID_DTYPE
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
@@ -35,7 +36,6 @@ TEST_FILES = ("test_metrics.csv", "confusion_matrix.csv")
 LOAD_AND_CLASSIFY = """
 import json, sys
 import numpy as np, torch
-from tuner.trials import TRIAL_ID_DTYPE
 extra = {"inference.json": ""}
 model = torch.export.load(sys.argv[1], extra_files=extra).module()
 with torch.no_grad():
