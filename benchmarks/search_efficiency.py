@@ -1,6 +1,6 @@
 """Search efficiency: how good a config each method finds for a given compute budget.
 
-    python -m benchmarks.search_efficiency           # har: 3 seeds; curve, crossing: 10 seeds each (~40 min)
+    python -m benchmarks.search_efficiency           # har: 5 seeds; curve, crossing: 10 seeds each (~60 min)
     python -m benchmarks.search_efficiency --quick   # har: 1 seed, less data; curve, crossing: 3 seeds (~8 min)
 
 Times on 2 cores: the full run took 2422 s with the test suite running beside it part of the
@@ -13,10 +13,11 @@ epochs: the budget is what a hand-written grid costs, GRID's 18 points x max_epo
 - grid: a plain Python loop of full trainings over GRID (the sweep users write by hand),
 - random: random configs of the space, trained in full, in a Python loop,
 - optuna: Optuna on its own, TPESampler + HyperbandPruner, `trial.report` per epoch,
-- tuner asha (default) / hyperband / optuna / optuna+prior / median: `tuner.pipeline.tune_from_config`
-  with search=asha (tuner's default search), search=hyperband, search=optuna (tuner's Optuna
-  searcher with ASHA: every epoch reaches TPE, a stopped trial is told PRUNED), the same with
-  search.prior=true (starting at the train: defaults), and search=median (median stopping).
+- tuner asha / hyperband / optuna, no prior / optuna (default) / median:
+  `tuner.pipeline.tune_from_config` with search=asha (random sampling), search=hyperband,
+  search=optuna search.prior=false (tuner's Optuna searcher with ASHA: every epoch reaches TPE,
+  a stopped trial is told PRUNED), search=optuna (tuner's default: the same, starting at the
+  train: defaults with a decaying share of trials drawn around them), and search=median.
 
 The in-process loops call trainables.har's plain PyTorch pieces (build_model, train_one_epoch,
 evaluate), one torch thread, one trial at a time; tuner runs its trials on the embedded Ray,
@@ -86,13 +87,13 @@ WITHIN = 0.005  # "within 0.5 points of the grid's best"
 TARGET_SHARE = 0.20  # tuner's default search reaches the grid's best with <= 20% of its compute
 # Each tuner search worth comparing: the method's name -> search= and any further overrides.
 TUNER_SEARCHES = {
-    "tuner asha (default)": ("asha",),
+    "tuner asha": ("asha",),
     "tuner hyperband": ("hyperband",),
-    "tuner optuna": ("optuna",),
-    "tuner optuna+prior": ("optuna", "search.prior=true"),
+    "tuner optuna, no prior": ("optuna", "search.prior=false"),
+    "tuner optuna (default)": ("optuna",),
     "tuner median": ("median",),
 }
-DEFAULT_METHOD = "tuner asha (default)"
+DEFAULT_METHOD = "tuner optuna (default)"
 STALL_S = 20  # seconds with only paused trials left before a tuner run counts as stalled
 
 
@@ -399,7 +400,7 @@ def tasks(quick: bool) -> list[Task]:
     ]
     cheap_seeds = list(range(3 if quick else 10))
     return [
-        Task("har", har_data, har_epochs, [0] if quick else [0, 1, 2]),
+        Task("har", har_data, har_epochs, [0] if quick else [0, 1, 2, 3, 4]),
         Task("curve", ["trainable=benchmarks.curves.train", *no_data], curve_epochs, cheap_seeds, curves.optimum(10)),
         Task(
             "crossing", ["trainable=benchmarks.curves.train_crossing", *no_data], crossing_epochs, cheap_seeds,
