@@ -37,9 +37,10 @@ def test_every_group_option_composes_and_validates(group, option, tmp_path):
 
 def test_defaults_are_the_documented_default_run():
     cfg = compose_config()
-    assert (cfg.search.name, cfg.model.name, cfg.data._target_) == ("asha", "cnn_tcn", "trainables.data.synthetic_har")
+    assert (cfg.search.name, cfg.model.name, cfg.data._target_) == ("optuna", "cnn_tcn", "trainables.data.synthetic_har")
     assert (cfg.logger.kind, cfg.cluster.kind, cfg.num_samples, cfg.max_epochs) == ("wandb", "local", 16, 10)
-    assert cfg.name == "cnn_tcn-asha"
+    assert cfg.search.prior is True and cfg.search.scheduler.type == "asha"
+    assert cfg.name == "cnn_tcn-optuna"
 
 
 def test_each_model_brings_its_own_space():

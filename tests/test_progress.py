@@ -71,7 +71,7 @@ def test_a_terminal_shows_one_status_line_redrawn_in_place_and_a_line_per_trial(
     lines = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in written.split("\n")]  # what stays on screen
     assert sum(bool(ENDED_TRIAL.match(line)) for line in lines) == 4, written
     assert not any(text in written for text in RAY_OUTPUT), written
-    assert "Leaderboard of cnn_tcn-asha (val_acc, max):" in written
+    assert "Leaderboard of cnn_tcn-optuna (val_acc, max):" in written
     check_ending(last_lines(written.replace("\x1b[0m", "")), folder)
     assert len(written.split("\n")) < 30
 

@@ -117,7 +117,7 @@ def har_run(tmp_path_factory, local_ray) -> Path:
     depends on the seed only (with two at a time, on which result comes first): some
     completed, some early stopped."""
     storage = tmp_path_factory.mktemp("har")
-    cfg = compose_config("num_samples=6", "max_epochs=3", "search.max_concurrent=1", *SMALL_DATA, f"storage={storage}")
+    cfg = compose_config("search=asha", "num_samples=6", "max_epochs=3", "search.max_concurrent=1", *SMALL_DATA, f"storage={storage}")
     folder = Path(tune_from_config(cfg, storage / "run")["results_dir"])
     shutil.copy2(folder / "report.html", storage / "end-of-run.html")  # before the tests rewrite it
     return folder

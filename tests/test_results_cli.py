@@ -35,7 +35,7 @@ def storage(tmp_path_factory, local_ray) -> Path:
     (Ctrl-C'd part-way) and killed/ (what a SIGKILL leaves: config.yaml and Ray's state)."""
     root = tmp_path_factory.mktemp("storage")
     tiny = [*TINY, "logger=none", f"storage={root}"]
-    tune_from_config(compose_config(*tiny, "num_samples=4"), root / "asha")
+    tune_from_config(compose_config(*tiny, "search=asha", "num_samples=4"), root / "asha")
     tune_from_config(compose_config(*tiny, "search=random", "metric=val_loss", "mode=min", *SMALL_SPACE), root / "random")
     stopped = interrupt_a_run(root)
     shutil.copytree(stopped, root / "killed")
