@@ -3,6 +3,7 @@ data, fit. What the run left is read by tuner.outcome."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import logging
@@ -28,7 +29,7 @@ from tuner.outcome import FINISHED_STATES, Outcome, trial_states
 from tuner.progress import Progress
 from tuner.search import checkpoints_to_keep, make_search
 from tuner.spec import OWN_SCORE, SCORE, RunSpec
-from tuner.stopping import make_stopper, read_stops
+from tuner.stopping import make_stopper, read_stops, restoring_into
 from tuner.trials import NODE_KEY
 from tuner.wandb_logger import trial_callbacks
 
@@ -87,7 +88,8 @@ def run(spec: RunSpec, data: Any, resume: bool = False) -> Outcome:
                 verbose=1 if spec.verbose else 0,
             ),
         )
-    grid = tuner.fit()
+    with restoring_into(spec.results_dir) if resume else contextlib.nullcontext():  # Ray brings back its stopper
+        grid = tuner.fit()
     states = trial_states(experiment)
     unfinished = any(state not in FINISHED_STATES for state in states.values())
     budget_spent = bool(read_stops(spec.results_dir)["run"])  # trials it never started are not missing

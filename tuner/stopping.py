@@ -5,7 +5,12 @@ finished one, with a normal results folder.
 
 ``check_stopping`` runs without Ray (tuner.spec calls it); ``make_stopper`` builds one Ray Tune
 Stopper (ray.tune.stopper, its public API) for tuner.run. The stopper writes why it stopped each
-trial and the run to ``stops.json`` in the results folder; ``read_stops`` reads it back for trials.csv.
+trial and the run to ``stops.yaml`` in the results folder; ``read_stops`` reads it back for trials.csv.
+Ray Tune saves the stopper with its experiment state, so a resumed run goes on counting epochs
+and each trial's best; the stopper carries its run time across too (not the pause between), and
+writes where the run is resumed (``restoring_into``). Not a .json file: on restore Ray copies every
+.json and .pkl file of the results folder aside and writes those copies back while the run goes
+on, which would undo what the stopper writes.
 
 Example::
 
@@ -14,18 +19,22 @@ Example::
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import yaml
 
 from tuner.errors import ConfigError, check_count, check_positive
 
 if TYPE_CHECKING:
     from tuner.spec import RunSpec
 
-STOPS_FILE = "stops.json"
+STOPS_FILE = "stops.yaml"
 BUDGET_KEYS = ("epochs", "time_s")
+_restoring_into: Path | None = None  # the results folder of a run Ray's Tuner.restore is bringing back
 
 
 def check_stopping(config: dict[str, Any]) -> None:
@@ -60,8 +69,20 @@ class StopRules:
         self.best: dict[str, tuple[float, int]] = {}  # trial -> (best value, signed to max; its epoch)
         self.epochs = 0  # trained by all trials together
         self.iterations: dict[str, int] = {}  # each trial's last
+        self.earlier_s = 0.0  # run time before the run was interrupted and resumed
         self.started = time.monotonic()
         self.spent = ""  # why the budget is spent, once it is
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What Ray Tune saves with its experiment state: the run time so far, not a clock reading
+        (a resumed run's clock is another process's, maybe another machine's)."""
+        return self.__dict__ | {"earlier_s": self.elapsed_s()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.started = time.monotonic()
+        if _restoring_into is not None:  # a bucket run is resumed in a fresh local folder
+            self.path = _restoring_into / STOPS_FILE
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         iteration = result.get("training_iteration", 0)
@@ -72,6 +93,9 @@ class StopRules:
         if reason:
             record_stop(self.path, trial_id, reason)
         return bool(reason) or self.stop_all()
+
+    def elapsed_s(self) -> float:
+        return self.earlier_s + time.monotonic() - self.started
 
     def stop_all(self) -> bool:
         if self.spent:
@@ -97,7 +121,7 @@ class StopRules:
     def budget_reason(self) -> str:
         if self.budget_epochs is not None and self.epochs >= self.budget_epochs:
             return f"budget.epochs: the run trained {self.epochs} epochs >= {self.budget_epochs}"
-        elapsed = time.monotonic() - self.started
+        elapsed = self.elapsed_s()
         if self.budget_time_s is not None and elapsed >= self.budget_time_s:
             return f"budget.time_s: the run took {elapsed:.1f} s >= {self.budget_time_s:g} s"
         return ""
@@ -121,6 +145,18 @@ def make_stopper(spec: RunSpec) -> Any:
     return RulesStopper(rules, spec.metric, spec.mode, spec.results_dir / STOPS_FILE)
 
 
+@contextmanager
+def restoring_into(results_dir: Path) -> Iterator[None]:
+    """Around Ray Tune's restore and run of a resumed run: the stoppers it unpickles from its
+    saved state write to ``results_dir``, which may not be where the run started."""
+    global _restoring_into
+    _restoring_into = Path(results_dir)
+    try:
+        yield
+    finally:
+        _restoring_into = None
+
+
 def record_stop(path: Path, trial_id: str | None, reason: str) -> None:
     """Write down why a trial (None: the whole run) was stopped; the first reason stays."""
     stops = read_stops(path.parent)
@@ -128,11 +164,11 @@ def record_stop(path: Path, trial_id: str | None, reason: str) -> None:
         stops["run"] = stops["run"] or reason
     else:
         stops["trials"].setdefault(trial_id, reason)
-    path.write_text(json.dumps(stops, indent=1))
+    path.write_text(yaml.safe_dump(stops, sort_keys=False))
 
 
 def read_stops(results_dir: Path) -> dict[str, Any]:
     """What the run's stopper stopped: {"run": why the run ended early or None, "trials": {trial
     id: why it stopped}}."""
     path = Path(results_dir) / STOPS_FILE
-    return json.loads(path.read_text()) if path.is_file() else {"run": None, "trials": {}}
+    return yaml.safe_load(path.read_text()) if path.is_file() else {"run": None, "trials": {}}
