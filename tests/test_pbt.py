@@ -13,7 +13,7 @@ from tuner.search.pbt import keep_in_space
 from tuner.space import parse_space
 from tuner.trials import TRIAL_ID_DTYPE
 
-EXPLOITING = ["search=pbt", "num_samples=4", "max_epochs=4", "search.scheduler.perturbation_interval=1", "search.scheduler.quantile_fraction=0.5"]
+EXPLOITING = ["num_samples=4", "max_epochs=4", "search.scheduler.perturbation_interval=1", "search.scheduler.quantile_fraction=0.5"]
 
 
 def continued_from(history: pd.DataFrame) -> dict[tuple[str, int], str]:
@@ -35,8 +35,10 @@ def continued_from(history: pd.DataFrame) -> dict[tuple[str, int], str]:
 
 @pytest.mark.integration
 @pytest.mark.usefixtures("local_ray")
-def test_pbt_continues_a_trial_from_another_trials_checkpoint_with_mutated_params(tmp_path):
-    summary = tune_from_config(compose_config(*TINY, *EXPLOITING), tmp_path / "run")
+@pytest.mark.parametrize("search", ["pbt", "pb2"])
+def test_pbt_continues_a_trial_from_another_trials_checkpoint_with_mutated_params(search, tmp_path):
+    """PB2 exploits as PBT does; its new values come from a GP bandit, within the same bounds."""
+    summary = tune_from_config(compose_config(*TINY, *EXPLOITING, f"search={search}"), tmp_path / "run")
     folder = Path(summary["results_dir"])
     trials, history = pd.read_csv(folder / "trials.csv", dtype=TRIAL_ID_DTYPE), pd.read_csv(folder / "history.csv", dtype=TRIAL_ID_DTYPE)
     assert summary["status_counts"] == {"completed": 4} and (trials.epochs == 4).all()

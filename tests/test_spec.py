@@ -102,11 +102,13 @@ BAD_SEARCHES = [
     (["search=pbt", "search.scheduler.mutate=[]"], "search.scheduler.mutate", "non-empty list"),
     (["search=pbt", "search.scheduler.mutate=[lr,momentum]"], "search.scheduler.mutate", "'momentum' is not a sampled parameter"),
     (["search=pbt", "search.searcher=optuna"], "search.searcher", "pbt changes the trials' configs itself"),
+    (["search=pb2", "search.scheduler.mutate=[lr,batch_size]"], "search.scheduler.mutate", "'batch_size' is a choice; pb2 chooses values between bounds"),
+    (["search=pb2", "search.scheduler.perturbation_interval=10"], "search.scheduler.perturbation_interval", "below max_epochs (10)"),
     (["search=optuna", "search.prior=maybe"], "search.prior", "must be true or false"),
     (["search=optuna", "search.prior=true", "+space.lr.prior=0.5"], "space.lr.prior", "0.5 is outside [0.0001, 0.03]"),
     (["search=optuna", "search.prior=true", "+space.dropout.prior=high"], "space.dropout.prior", "must be a number, got 'high'"),
     (["search=optuna", "search.prior=true", "+space.batch_size.prior=48"], "space.batch_size.prior", "48 is not one of the values"),
-    (["search=optuna", "+space.lr.prior=0.001"], "space.lr.prior", "is not used: search.prior is false"),
+    (["search=optuna", "search.prior=false", "+space.lr.prior=0.001"], "space.lr.prior", "is not used: search.prior is false"),
 ]
 
 
@@ -120,7 +122,7 @@ def test_bad_search_settings_name_the_key(overrides, key, phrase, tmp_path):
 def test_unknown_group_option_names_the_group_and_its_options():
     with pytest.raises(ConfigError) as err:
         check_group_options(["search=bayesian"])
-    assert err.value.key == "search" and "asha, fifo, grid, hyperband, median, nsga2, optuna, pbt, random" in str(err.value)
+    assert err.value.key == "search" and "asha, fifo, grid, hyperband, median, nsga2, optuna, pb2, pbt, random" in str(err.value)
     with pytest.raises(ConfigError):
         check_group_options(["--multirun", "model=cnn_tcn,transformer"])
     check_group_options(["model=cnn_tcn,cnn_bilstm", "space.lr.high=0.01"])
@@ -128,7 +130,7 @@ def test_unknown_group_option_names_the_group_and_its_options():
 
 # (the command line, the one error line it prints)
 COMMAND_LINES = [
-    (["search=bayesian"], "error: search: unknown option 'bayesian'; choose one of: asha, fifo, grid, hyperband, median, nsga2, optuna, pbt, random"),
+    (["search=bayesian"], "error: search: unknown option 'bayesian'; choose one of: asha, fifo, grid, hyperband, median, nsga2, optuna, pb2, pbt, random"),
     (["space.lr.low=0"], "error: space.lr.low: log bounds must be > 0, got 0; use a positive low or type uniform"),
     (["trainable=my_pkg.my_module.train"], "error: trainable: cannot import 'my_pkg.my_module' (No module named 'my_pkg'); set trainable=<package>.<module>.<function>, e.g. trainables.har.train"),
     (["lrr=0.1"], "error: lrr: is not a key of the config; did you mean train.lr?"),
@@ -167,7 +169,7 @@ def test_retrain_of_a_missing_file_is_one_error_line(tmp_path):
 
 
 def test_a_valid_config_becomes_a_spec_with_the_trial_config_the_trainable_gets(tmp_path):
-    spec = build_spec(compose_config("space.lr.high=0.01", "trial.cpus=2"), Path(tmp_path))
+    spec = build_spec(compose_config("search=asha", "space.lr.high=0.01", "trial.cpus=2"), Path(tmp_path))
     _, _, param_space = make_search(spec)
     assert param_space["lr"].upper == 0.01
     assert spec.base_config["model"]["name"] == "cnn_tcn"

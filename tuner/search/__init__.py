@@ -65,6 +65,11 @@ SCHEDULERS = {
             {"perturbation_interval": 2, "quantile_fraction": 0.25, "resample_probability": 0.25, "mutate": ["lr", "weight_decay", "dropout"]},
             pbt.check_pbt, pbt.pbt, stops_early=True, explores=True, check_params=pbt.check_mutated, shares_checkpoints=True,
         ),
+        Scheduler(
+            "pb2",
+            {"perturbation_interval": 2, "quantile_fraction": 0.25, "mutate": ["lr", "weight_decay", "dropout"]},
+            pbt.check_pb2, pbt.pb2, stops_early=True, explores=True, check_params=pbt.check_bounded, shares_checkpoints=True,
+        ),
     )
 }
 SEARCHERS = {
@@ -73,7 +78,7 @@ SEARCHERS = {
         Searcher("basic", "ray", ("grid",), True, False, {}, searchers.check_none, searchers.variant_generator),
         Searcher("random", "ray", (), True, False, {}, searchers.check_none, searchers.variant_generator),
         Searcher("grid", "ray", ("grid", "choice"), False, False, {}, searchers.check_none, searchers.variant_generator),
-        Searcher("optuna", "optuna", (), True, False, {"prior": False}, searchers.check_prior, searchers.tpe),
+        Searcher("optuna", "optuna", (), True, False, {"prior": True}, searchers.check_prior, searchers.tpe),
         Searcher("nsga2", "optuna", (), True, True, {"population_size": 8}, searchers.check_nsga2, searchers.nsga2),
     )
 }
