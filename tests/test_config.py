@@ -50,7 +50,7 @@ def test_each_model_brings_its_own_space():
 
 
 def test_command_line_values_reach_the_search_space_the_trainable_and_the_resources(tmp_path):
-    overrides = ["space.lr.high=0.01", "trainable=tests.helpers.user_trainables.quadratic", "metric=score", "trial.gpus=0.25"]
+    overrides = ["search=asha", "space.lr.high=0.01", "trainable=tests.helpers.user_trainables.quadratic", "metric=score", "trial.gpus=0.25"]
     spec = build_spec(compose_config(*overrides), tmp_path)
     _, _, param_space = make_search(spec)
     assert param_space["lr"].upper == 0.01, "Ray samples lr below the new bound"

@@ -18,6 +18,7 @@ from tests.helpers import wandb_runs
 from tests.conftest import ROOT, compose_config
 from tuner import storage as store
 from tuner.pipeline import tune_from_config
+from tuner.stopping import read_stops
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
@@ -200,3 +201,71 @@ def test_resume_of_a_folder_without_a_run_is_one_error_line(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 2 and done.stderr.startswith(f"error: resume: no run to resume at {tmp_path}")
+
+
+SEARCHES = {
+    "optuna": ["search=optuna"],  # the default: TPE with the prior, under ASHA
+    "median": ["search=median", "search.scheduler.min_samples_required=2"],
+    "pbt": ["search=pbt", "search.scheduler.perturbation_interval=1", "search.scheduler.quantile_fraction=0.5"],
+    "pb2": ["search=pb2", "search.scheduler.perturbation_interval=1", "search.scheduler.quantile_fraction=0.5"],
+    "budget": ["search=fifo", "budget.epochs=18"],  # 4 trials x 6 epochs would be 24
+}
+
+
+def progress_rows(results: Path) -> dict[str, pd.DataFrame]:
+    return {trial.name: pd.read_csv(trial / "progress.csv") for trial in results.iterdir() if (trial / "progress.csv").is_file()}
+
+
+@pytest.mark.parametrize("search", SEARCHES)
+def test_ctrl_c_then_resume_continues_each_search_and_budget(search, tmp_path):
+    """Searcher, scheduler and budget go on where the run stopped: num_samples trials in all,
+    finished ones not rerun, part-way ones continued from a checkpoint (PBT's may be another
+    trial's), and budget.epochs counts the epochs trained before the interrupt."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tuner", *RUN[1:], *SEARCHES[search], "logger=none", f"storage={tmp_path}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and run.poll() is None:
+        done = [len(epochs) for results in store.list_folders(str(tmp_path)) for epochs in epochs_done(results).values()]
+        if sum(done) >= 5 and any(2 <= n <= 4 for n in done):
+            break
+        time.sleep(0.1)
+    run.send_signal(signal.SIGINT)
+    output, _ = run.communicate(timeout=120)
+    assert run.returncode == 0 and "interrupted: resume with" in output, output
+    (results,) = tmp_path.iterdir()
+    saved, before = saved_states(str(results)), progress_rows(results)
+    params = {trial.name: (trial / "params.json").read_text() for trial in results.iterdir() if (trial / "params.json").is_file()}
+    assert any(status != "TERMINATED" and 0 < epoch < 6 for status, epoch in saved.values()), "stopped part-way"
+
+    summary = tune_from_config(compose_config(f"resume={results}"))
+    assert summary["num_trials"] == 4 and not summary["interrupted"]
+    after = progress_rows(results)
+    for trial_id, status_epoch in saved.items():
+        status, epoch = status_epoch
+        old, new = before.get(trial_id), after.get(trial_id)
+        if new is None:
+            assert search == "budget" and status == "PENDING", f"{trial_id} never ran"
+            continue
+        if old is not None:
+            pd.testing.assert_frame_equal(new.head(len(old)), old, obj=f"{trial_id}'s rows before the interrupt")
+            if search not in ("pbt", "pb2"):  # PBT changes a trial's config when it exploits another
+                assert (results / trial_id / "params.json").read_text() == params[trial_id], trial_id
+        resumed = new.iloc[0 if old is None else len(old):]
+        if status == "TERMINATED":
+            assert resumed.empty, f"{trial_id} finished before the interrupt: not rerun"
+        elif epoch and not resumed.empty:
+            first = resumed.iloc[0]
+            assert first.iterations_since_restore == 1, f"{trial_id} was restored"
+            if search in ("pbt", "pb2"):
+                assert first.epoch > 1, f"{trial_id} continued from a checkpoint, its own or another trial's"
+            else:
+                assert first.epoch == epoch + 1, f"{trial_id} continued from its checkpoint: saved {saved}, rows {new[['epoch', 'iterations_since_restore']].values.tolist()}, before {0 if old is None else len(old)}"
+    trained = sum(len(rows) for rows in after.values())
+    if search == "budget":
+        stops = read_stops(results)
+        assert stops["run"].startswith("budget.epochs: the run trained "), stops
+        assert 18 <= trained <= 18 + 2, f"the budget counts the {sum(map(len, before.values()))} epochs before the interrupt"
+    else:
+        assert set(summary["status_counts"]) <= {"completed", "early_stopped"}, summary["status_counts"]
