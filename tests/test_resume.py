@@ -4,6 +4,7 @@ in a folder, and in a bucket on a real S3 API server."""
 
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.fs as pafs
 import pytest
+import ray.cloudpickle
 
 from tests.helpers import wandb_runs
 from tests.conftest import ROOT, compose_config
@@ -77,8 +79,10 @@ def wait_for_one_finished_and_one_started(storage: str, timeout: float = 240) ->
 
 
 def saved_states(results: str) -> dict[str, tuple[str, int]]:
-    """Each trial's status and last epoch in Ray's newest saved experiment state ({} until there
-    is one). The trainable checkpoints every epoch, so a resumed trial goes on after that epoch."""
+    """Each trial's status and the epoch of its last checkpoint in Ray's newest saved experiment
+    state ({} until there is one): a resumed trial goes on after that epoch. (Not its last result's
+    epoch: Ray registers the checkpoint reported with a result after the result, so a Ctrl-C in
+    between leaves the last result one epoch ahead, and that epoch is trained again.)"""
     states = sorted(s for s in files(results, ".json") if store.name(s).startswith("experiment_state-"))
     if not states:
         return {}
@@ -86,7 +90,15 @@ def saved_states(results: str) -> dict[str, tuple[str, int]]:
         trials = [(json.loads(t), json.loads(m)) for t, m in json.loads(read(states[-1]) or "{}").get("trial_data", [])]
     except json.JSONDecodeError:  # caught mid-write: read it again
         return {}
-    return {t["trial_id"]: (t["status"], (m.get("last_result") or {}).get("epoch", 0)) for t, m in trials}
+    return {t["trial_id"]: (t["status"], checkpoint_epoch(m)) for t, m in trials}
+
+
+def checkpoint_epoch(run_metadata: dict) -> int:
+    """The epoch of the last checkpoint Ray registered for a trial (0: none), from the trial's
+    checkpoint manager as Ray pickles it into its saved state."""
+    manager = ray.cloudpickle.loads(bytes.fromhex(run_metadata["checkpoint_manager"]["value"]))
+    latest = manager.latest_checkpoint_result
+    return latest.metrics["epoch"] if latest else 0
 
 
 def wait_for_saved_state(results: str, timeout: float = 120) -> None:
@@ -224,6 +236,9 @@ def test_ctrl_c_then_resume_continues_each_search_and_budget(search, tmp_path):
     run = subprocess.Popen(
         [sys.executable, "-m", "tuner", *RUN[1:], *SEARCHES[search], "logger=none", f"storage={tmp_path}"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # Ray saves its state (and progress.csv with it) often, so the interrupt comes part-way:
+        # under PBT, which keeps every checkpoint, it would otherwise save about every 10 s.
+        env=os.environ | {"TUNE_GLOBAL_CHECKPOINT_S": "0.5"},
     )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and run.poll() is None:
