@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import TINY, compose_config
+from tuner.evaluation import local_checkpoint
 from tuner.pipeline import tune_from_config
 from tuner.search.pbt import keep_in_space
 from tuner.space import parse_space
@@ -42,6 +43,8 @@ def test_pbt_continues_a_trial_from_another_trials_checkpoint_with_mutated_param
     folder = Path(summary["results_dir"])
     trials, history = pd.read_csv(folder / "trials.csv", dtype=TRIAL_ID_DTYPE), pd.read_csv(folder / "history.csv", dtype=TRIAL_ID_DTYPE)
     assert summary["status_counts"] == {"completed": 4} and (trials.epochs == 4).all()
+    for taken in ("test", "model"):  # the chosen trial's checkpoint holds the model its config builds
+        assert summary[taken]["trial_id"] == summary["best_trial"]["trial_id"], summary[taken]
 
     exploits = [json.loads(line) for line in (folder / "pbt_global.txt").read_text().splitlines()]
     assert exploits, "Ray's PBT logged the exploits it made"
@@ -58,6 +61,29 @@ def test_pbt_continues_a_trial_from_another_trials_checkpoint_with_mutated_param
     for row in trials.itertuples():
         assert last.loc[row.trial_id, "lr"] == pytest.approx(row.lr)
         assert 1e-4 <= row.lr <= 3e-2 and 1e-6 <= row.weight_decay <= 1e-1 and 0 <= row.dropout <= 0.5
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("local_ray")
+@pytest.mark.parametrize("search", ["pbt", "pb2"])
+def test_each_trials_checkpoint_was_trained_under_the_config_trials_csv_shows(search, tmp_path):
+    """A trial's best-scoring checkpoint can predate an exploit that changed its config (its
+    model, for trainables.har): the results keep its last one, trained under its last config."""
+    checkpointed = [
+        "trainable=tests.helpers.user_trainables.checkpointed", "data._target_=tests.helpers.user_trainables.no_data",
+        "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed", "logger=none",
+        "metric=score", "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}", "+train.x=0.5",
+        f"search={search}", "search.scheduler.mutate=[x]", "num_samples=4", "max_epochs=4",
+        "search.scheduler.perturbation_interval=1", "search.scheduler.quantile_fraction=0.5",
+    ]
+    tune_from_config(compose_config(*checkpointed), tmp_path / "run")
+    trials = pd.read_csv(tmp_path / "run" / "trials.csv", dtype=TRIAL_ID_DTYPE)
+    history = pd.read_csv(tmp_path / "run" / "history.csv", dtype=TRIAL_ID_DTYPE)
+    started = history[history.epoch == 1].set_index("trial_id").score + 0.1  # the x each trial started with
+    assert any(abs(row.x - started[row.trial_id]) > 1e-9 for row in trials.itertuples()), "some trial exploited another"
+    for row in trials.itertuples():
+        with local_checkpoint(row.checkpoint) as folder:
+            assert json.loads(Path(folder, "state.json").read_text()) == {"epoch": 4, "x": row.x}, row.trial_id
 
 
 def test_mutated_values_stay_inside_their_distribution():

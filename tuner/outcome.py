@@ -15,6 +15,7 @@ from ray.tune.result import AUTO_RESULT_KEYS
 
 from tuner import space as space_lib
 from tuner import storage
+from tuner.search import SCHEDULERS
 from tuner.spec import RunSpec
 from tuner.stopping import read_stops
 from tuner.trials import NODE_KEY, STOPPED, UNFINISHED, better, ended_status, error_line
@@ -133,6 +134,11 @@ def _best(frame: pd.DataFrame, metric: str, mode: str) -> float | None:
 
 
 def _best_checkpoint(result: tune.Result, spec: RunSpec) -> str:
+    """The trial's best checkpoint by the metric; under PBT and PB2 its last one: a trial that
+    exploited another took that trial's config (its model too), and only the checkpoints after
+    the last exploit were trained under the config trials.csv shows."""
+    if SCHEDULERS[spec.scheduler["type"]].explores:
+        return storage.location_of(result.checkpoint, spec.remote) if result.checkpoint else ""
     try:
         checkpoint = result.get_best_checkpoint(spec.metric, spec.mode)
     except (RuntimeError, ValueError):

@@ -1,6 +1,9 @@
 """Trainables a user might write, reached by import path like any other (no HAR code)."""
 
+import json
+import tempfile
 import time
+from pathlib import Path
 
 from ray import tune
 
@@ -40,3 +43,16 @@ def plateau(config: dict, data: None) -> None:
     for epoch in range(1, config["max_epochs"] + 1):
         time.sleep(config["sleep_s"])
         tune.report({"score": min(epoch, config["peak"]) - 0.1 * max(0, epoch - config["peak"]), "epoch": epoch})
+
+
+def checkpointed(config: dict, data: None) -> None:
+    """Score x - 0.1 * epoch, best at a trial's first epoch; every epoch a checkpoint records the x
+    it was trained under, and a restored trial goes on after the checkpoint's epoch."""
+    start = 0
+    if tune.get_checkpoint():
+        with tune.get_checkpoint().as_directory() as folder:
+            start = json.loads(Path(folder, "state.json").read_text())["epoch"]
+    for epoch in range(start + 1, config["max_epochs"] + 1):
+        with tempfile.TemporaryDirectory() as folder:
+            Path(folder, "state.json").write_text(json.dumps({"epoch": epoch, "x": config["x"]}))
+            tune.report({"score": config["x"] - 0.1 * epoch, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(folder))
