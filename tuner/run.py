@@ -160,6 +160,9 @@ def quiet_ray_output(verbose: bool) -> None:
     verbose=0. Off a terminal, forwarded worker lines carry no colour codes."""
     os.environ["RAY_AIR_NEW_OUTPUT"] = "1" if verbose else "0"
     os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "1" if verbose else "0"
+    # A trial restored from a checkpoint (a PBT exploit, a resume) before its result.json reached
+    # the results folder: Ray's JSON logger warns once per file and starts a new one.
+    logging.getLogger("ray.tune.logger.logger").setLevel(logging.NOTSET if verbose else logging.ERROR)
     if not (sys.stdout.isatty() and sys.stderr.isatty()):
         os.environ["RAY_COLOR_PREFIX"] = "0"
 
