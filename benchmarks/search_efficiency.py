@@ -1,10 +1,10 @@
 """Search efficiency: how good a config each method finds for a given compute budget.
 
-    python -m benchmarks.search_efficiency           # har: 5 seeds; curve, crossing: 10 seeds each (~60 min)
+    python -m benchmarks.search_efficiency           # har: 5 seeds; curve, crossing: 10 seeds each (~50 min)
     python -m benchmarks.search_efficiency --quick   # har: 1 seed, less data; curve, crossing: 3 seeds (~8 min)
 
-Times on 2 cores: the full run took 2422 s with the test suite running beside it part of the
-time; the --quick run took 500 s under similar load.
+Times on 2 cores: the full run took 2984 s with the test suite running beside it part of the
+time; the --quick run took 500 s under similar load (before har had 5 seeds).
 
 Same trainable, same search space (conf/model/cnn_tcn.yaml's), same budget, counted in training
 epochs: the budget is what a hand-written grid costs, GRID's 18 points x max_epochs (10) =
