@@ -32,6 +32,22 @@ def two_stage_run(tmp_path_factory, local_ray):
     return folder, summary
 
 
+@pytest.mark.parametrize("search", [
+    ["search=median", "search.scheduler.min_samples_required=2"],
+    ["search=pbt", "search.scheduler.perturbation_interval=1", "search.scheduler.quantile_fraction=0.5"],
+    ["search=pb2", "search.scheduler.perturbation_interval=1", "search.scheduler.quantile_fraction=0.5"],
+], ids=["median", "pbt", "pb2"])
+def test_a_new_scheduler_screens_stage_one_and_stage_two_trains_its_top_configs(search, tmp_path):
+    two_stages = [*TINY, "stages=screen_then_train", "num_samples=4", "max_epochs=2", "stages.screen_epochs=2",
+                  "stages.top_k=2", "stages.seeds=1", "logger=none", *search]
+    summary = tune_from_config(compose_config(*two_stages), tmp_path / "run")
+    screen = pd.read_csv(tmp_path / "run" / "screen" / "trials.csv", dtype=TRIAL_ID_DTYPE)
+    trained = pd.read_csv(tmp_path / "run" / "train" / "trials.csv", dtype=TRIAL_ID_DTYPE)
+    assert yaml.safe_load((tmp_path / "run" / "screen" / "config.yaml").read_text())["search"]["name"] == search[0].split("=")[1]
+    assert len(screen) == 4 and len(trained) == 2 and (trained.status == "completed").all()
+    assert len(pd.read_csv(tmp_path / "run" / "ranking.csv")) == 2 and not summary["interrupted"]
+
+
 def test_stage_one_screens_every_sample_on_the_short_budget(two_stage_run):
     folder, _ = two_stage_run
     screen = pd.read_csv(folder / "screen" / "trials.csv", dtype=TRIAL_ID_DTYPE)
