@@ -68,7 +68,7 @@ SCHEDULERS = {
         Scheduler(
             "pb2",
             {"perturbation_interval": 2, "quantile_fraction": 0.25, "mutate": ["lr", "weight_decay", "dropout"]},
-            pbt.check_pb2, pbt.pb2, stops_early=True, explores=True, check_params=pbt.check_bounded, shares_checkpoints=True,
+            pbt.check_population, pbt.pb2, stops_early=True, explores=True, check_params=pbt.check_bounded, shares_checkpoints=True,
         ),
     )
 }

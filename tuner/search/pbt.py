@@ -31,13 +31,14 @@ BOUNDED = ("uniform", "loguniform", "quniform", "qloguniform", "randint", "qrand
 
 
 def check_pbt(options: dict[str, Any], max_epochs: int) -> None:
-    check_pb2({key: value for key, value in options.items() if key != "resample_probability"}, max_epochs)
+    check_population(options, max_epochs)
     probability = options["resample_probability"]
     if isinstance(probability, bool) or not isinstance(probability, (int, float)) or not 0 <= probability <= 1:
         raise ConfigError("search.scheduler.resample_probability", f"must be from 0 to 1, got {probability!r}", "set it to 0.25")
 
 
-def check_pb2(options: dict[str, Any], max_epochs: int) -> None:
+def check_population(options: dict[str, Any], max_epochs: int) -> None:
+    """What search=pbt and search=pb2 share: how often and how many trials exploit, and what."""
     interval = check_count(options["perturbation_interval"], "search.scheduler.perturbation_interval")
     if interval >= max_epochs:
         raise ConfigError(
