@@ -168,7 +168,7 @@ def check_resumed(results: str, before: dict[str, list[int]], lossless: bool, tm
     assert "TERMINATED" in statuses, "a trial had finished when the run stopped"
     assert any(0 < epoch < 6 for _, epoch in saved.values()), "a trial was part-way when the run stopped"
     folder = local_copy(results, tmp_path)
-    runs = wandb_runs.check_runs_match_the_folder(folder, unfinished=not lossless)
+    runs = wandb_runs.check_runs_match_the_folder(folder, unfinished=not lossless, lossy=not lossless)
     offline = wandb_runs.offline_runs(folder, unfinished=not lossless)
     files = {f.resolve() for run in offline.values() for f in run.files}
     assert wandb_runs.sync_would_upload(folder) == files, "every file there is one `wandb sync` can read"
