@@ -261,7 +261,8 @@ def test_ctrl_c_then_resume_continues_each_search_and_budget(search, tmp_path):
         status, epoch = status_epoch
         old, new = before.get(trial_id), after.get(trial_id)
         if new is None:
-            assert search == "budget" and status == "PENDING", f"{trial_id} never ran"
+            # The budget can end the run before a trial reports: one not started, or just started.
+            assert search == "budget" and status in ("PENDING", "RUNNING") and epoch == 0, f"{trial_id} never ran"
             continue
         if old is not None:
             pd.testing.assert_frame_equal(new.head(len(old)), old, obj=f"{trial_id}'s rows before the interrupt")
