@@ -23,6 +23,11 @@ CONF_DIR = ROOT / "conf"
 BIN = Path(sys.executable).parent
 # Small enough that a trial epoch takes a fraction of a second on one core.
 TINY = ["num_samples=2", "max_epochs=2", "data.num_train=240", "data.num_val=120"]
+# For the trainables of tests/helpers, which need no data: the HAR data settings go too.
+NO_DATA = [
+    "data._target_=tests.helpers.user_trainables.no_data",
+    "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
+]
 
 
 def compose_config(*overrides: str) -> DictConfig:

@@ -16,7 +16,7 @@ import torch
 import yaml
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-from tests.conftest import TINY, compose_config
+from tests.conftest import NO_DATA, TINY, compose_config
 from tests.helpers.wandb_runs import by_job, offline_runs, table
 from trainables import har
 from trainables.data import synthetic_har
@@ -231,8 +231,7 @@ def test_a_run_on_data_without_a_test_split_says_so_and_writes_no_test_files(tmp
 
 def test_a_trainable_without_a_test_function_gets_one_line_and_no_files(tmp_path, capsys):
     overrides = [
-        "trainable=tests.helpers.user_trainables.quadratic", "data._target_=tests.helpers.user_trainables.no_data", "~data.num_train",
-        "~data.num_val", "~data.num_test", "~data.window", "~data.seed", "logger=none", "metric=score", "search=fifo",
+        "trainable=tests.helpers.user_trainables.quadratic", *NO_DATA, "logger=none", "metric=score", "search=fifo",
         "num_samples=1", "max_epochs=1", "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}", "+train.x=0.5",
     ]
     summary, printed = tune(compose_config(*overrides), tmp_path / "run")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import compose_config
+from tests.conftest import NO_DATA, compose_config
 from tuner.pipeline import tune_from_config
 from tuner.search.optuna_search import OptunaSearcher
 from tuner.search.optuna_space import OptunaSpace
@@ -16,8 +16,7 @@ from tuner.trials import TRIAL_ID_DTYPE
 
 SPACE = parse_space({"x": {"type": "uniform", "low": 0.0, "high": 1.0}})
 QUADRATIC = [
-    "trainable=tests.helpers.user_trainables.quadratic", "data._target_=tests.helpers.user_trainables.no_data",
-    "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed", "logger=none",
+    "trainable=tests.helpers.user_trainables.quadratic", *NO_DATA, "logger=none",
     "metric=score", "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}", "+train.x=0.5",
 ]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import TINY, compose_config
+from tests.conftest import NO_DATA, TINY, compose_config
 from tuner.evaluation import local_checkpoint
 from tuner.pipeline import tune_from_config
 from tuner.search.pbt import keep_in_space
@@ -70,8 +70,7 @@ def test_each_trials_checkpoint_was_trained_under_the_config_trials_csv_shows(se
     """A trial's best-scoring checkpoint can predate an exploit that changed its config (its
     model, for trainables.har): the results keep its last one, trained under its last config."""
     checkpointed = [
-        "trainable=tests.helpers.user_trainables.checkpointed", "data._target_=tests.helpers.user_trainables.no_data",
-        "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed", "logger=none",
+        "trainable=tests.helpers.user_trainables.checkpointed", *NO_DATA, "logger=none",
         "metric=score", "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}", "+train.x=0.5",
         f"search={search}", "search.scheduler.mutate=[x]", "num_samples=4", "max_epochs=4",
         "search.scheduler.perturbation_interval=1", "search.scheduler.quantile_fraction=0.5",

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 from plotly.offline import get_plotlyjs
 
-from tests.conftest import compose_config
+from tests.conftest import NO_DATA, compose_config
 from tuner.errors import ConfigError
 from tuner.pipeline import tune_from_config
 from tuner.results.report import write_report
@@ -24,8 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 SMALL_DATA = ["data.num_train=240", "data.num_val=120", "logger=none"]
 # The user trainable: errored and diverged trials, a categorical param and a conditional one.
 QUADRATIC = [
-    "trainable=tests.helpers.user_trainables.quadratic", "data._target_=tests.helpers.user_trainables.no_data",
-    "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed", "logger=none",
+    "trainable=tests.helpers.user_trainables.quadratic", *NO_DATA, "logger=none",
     "metric=score", "search=random", "num_samples=6", "max_epochs=2", "trial.max_failures=0", "~space",
     "+space={x: {type: uniform, low: 0.0, high: 1.0}, kind: {type: choice, values: [a, b]},"
     " y: {type: uniform, low: 0.0, high: 1.0, when: {kind: a}}}",

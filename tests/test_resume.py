@@ -9,7 +9,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow.fs as pafs
@@ -66,16 +68,25 @@ def epochs_done(results: str) -> dict[str, list[int]]:
     return done
 
 
-def wait_for_one_finished_and_one_started(storage: str, timeout: float = 240) -> str:
-    """Block until one trial has all its epochs and another is part-way with a checkpoint."""
+def wait_for(condition: Callable[[], Any], run: subprocess.Popen, what: str, timeout: float = 240) -> Any:
+    """Poll ``condition`` until it returns something (returned); fail at once if the run ends first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for results in store.list_folders(storage):
-            done = sorted(len(epochs) for epochs in epochs_done(results).values())
-            if done and done[-1] == 6 and any(2 <= n <= 4 for n in done):  # not about to finish
-                return results
-        time.sleep(0.2)
-    raise AssertionError("the run never reached a finished and an unfinished trial")
+        if found := condition():
+            return found
+        if run.poll() is not None:
+            raise AssertionError(f"the run ended before {what}:\n{run.communicate()[0][-3000:]}")
+        time.sleep(0.1)
+    raise AssertionError(f"the run never reached {what} in {timeout:.0f} s")
+
+
+def one_finished_and_one_started(storage: str) -> str | None:
+    """The results folder once one trial has all its epochs and another is part-way."""
+    for results in store.list_folders(storage):
+        done = sorted(len(epochs) for epochs in epochs_done(results).values())
+        if done and done[-1] == 6 and any(2 <= n <= 4 for n in done):  # not about to finish
+            return results
+    return None
 
 
 def saved_states(results: str) -> dict[str, tuple[str, int]]:
@@ -101,17 +112,11 @@ def checkpoint_epoch(run_metadata: dict) -> int:
     return latest.metrics["epoch"] if latest else 0
 
 
-def wait_for_saved_state(results: str, timeout: float = 120) -> None:
-    """Block until Ray's saved experiment state holds a finished trial and one part-way that is
-    not about to finish (the state it saves later may have moved on from what progress.csv
-    showed)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        saved = saved_states(results).values()
-        if any(s == "TERMINATED" for s, _ in saved) and any(s != "TERMINATED" and 0 < e <= 4 for s, e in saved):
-            return
-        time.sleep(0.2)
-    raise AssertionError("Ray never saved a finished and a part-way trial")
+def finished_and_part_way_saved(results: str) -> bool:
+    """Whether Ray's saved experiment state holds a finished trial and one part-way that is not
+    about to finish (the state it saves later may have moved on from what progress.csv showed)."""
+    saved = saved_states(results).values()
+    return any(s == "TERMINATED" for s, _ in saved) and any(s != "TERMINATED" and 0 < e <= 4 for s, e in saved)
 
 
 def csv(location: str) -> pd.DataFrame:
@@ -180,7 +185,7 @@ def test_ctrl_c_saves_state_prints_the_resume_command_and_resume_finishes_the_ru
     storage, wandb_without_login, tmp_path
 ):
     run = start_run(storage, wandb_without_login)
-    results = wait_for_one_finished_and_one_started(storage)
+    results = wait_for(lambda: one_finished_and_one_started(storage), run, "a finished and a part-way trial")
     run.send_signal(signal.SIGINT)
     output, _ = run.communicate(timeout=120)
     before = epochs_done(results)
@@ -197,8 +202,8 @@ def test_ctrl_c_saves_state_prints_the_resume_command_and_resume_finishes_the_ru
 
 def test_a_killed_driver_resumes_from_the_last_saved_state(storage, wandb_without_login, tmp_path):
     run = start_run(storage, wandb_without_login)
-    results = wait_for_one_finished_and_one_started(storage)
-    wait_for_saved_state(results)
+    results = wait_for(lambda: one_finished_and_one_started(storage), run, "a finished and a part-way trial")
+    wait_for(lambda: finished_and_part_way_saved(results), run, "a saved state with both", timeout=120)
     run.kill()
     run.communicate(timeout=60)
     before = epochs_done(results)
@@ -240,12 +245,11 @@ def test_ctrl_c_then_resume_continues_each_search_and_budget(search, tmp_path):
         # under PBT, which keeps every checkpoint, it would otherwise save about every 10 s.
         env=os.environ | {"TUNE_GLOBAL_CHECKPOINT_S": "0.5"},
     )
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and run.poll() is None:
+    def part_way() -> bool:
         done = [len(epochs) for results in store.list_folders(str(tmp_path)) for epochs in epochs_done(results).values()]
-        if sum(done) >= 5 and any(2 <= n <= 4 for n in done):
-            break
-        time.sleep(0.1)
+        return sum(done) >= 5 and any(2 <= n <= 4 for n in done)
+
+    wait_for(part_way, run, "five epochs, one trial part-way")
     run.send_signal(signal.SIGINT)
     output, _ = run.communicate(timeout=120)
     assert run.returncode == 0 and "interrupted: resume with" in output, output
@@ -285,3 +289,4 @@ def test_ctrl_c_then_resume_continues_each_search_and_budget(search, tmp_path):
         assert 18 <= trained <= 18 + 2, f"the budget counts the {sum(map(len, before.values()))} epochs before the interrupt"
     else:
         assert set(summary["status_counts"]) <= {"completed", "early_stopped"}, summary["status_counts"]
+

@@ -9,7 +9,7 @@ import pyarrow.fs
 import pytest
 import yaml
 
-from tests.conftest import TINY, compose_config
+from tests.conftest import NO_DATA, TINY, compose_config
 from tuner.pipeline import tune_from_config
 from tuner.retrain import retrain
 from tuner.run import ProgressLogger
@@ -89,8 +89,7 @@ def test_a_users_own_trainable_plugs_in_and_its_errors_are_recorded(tmp_path):
     summary, trials, _ = tune(
         tmp_path,
         "trainable=tests.helpers.user_trainables.quadratic",
-        "data._target_=tests.helpers.user_trainables.no_data",
-        "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
+        *NO_DATA,
         "metric=score", "search=random", "num_samples=8", "trial.max_failures=0",
         "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}",
         "+train.x=0.5", "+train.fail_above=0.6", "+train.diverge_above=0.85",

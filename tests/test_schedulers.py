@@ -3,15 +3,14 @@
 import pandas as pd
 import pytest
 
-from tests.conftest import compose_config
+from tests.conftest import NO_DATA, compose_config
 from tuner.pipeline import tune_from_config
 from tuner.trials import TRIAL_ID_DTYPE
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
 QUADRATIC = [
-    "trainable=tests.helpers.user_trainables.quadratic", "data._target_=tests.helpers.user_trainables.no_data",
-    "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
+    "trainable=tests.helpers.user_trainables.quadratic", *NO_DATA,
     "metric=score", "logger=none", "+train.x=0.5",
 ]
 

@@ -7,14 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import compose_config
+from tests.conftest import NO_DATA, compose_config
 from tests.helpers.scored_trainables import generalization
 from tuner.pipeline import tune_from_config
 from tuner.trials import TRIAL_ID_DTYPE
 
 OVERFITS = [
-    "trainable=tests.helpers.scored_trainables.overfits", "data._target_=tests.helpers.user_trainables.no_data",
-    "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
+    "trainable=tests.helpers.scored_trainables.overfits", *NO_DATA,
     "logger=none", "search=fifo", "~space", "+space={memorize: {type: grid, values: [0.0, 0.05]}}",
     "+train.memorize=0.0", "max_epochs=4", "num_samples=1",
 ]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import compose_config
+from tests.conftest import NO_DATA, compose_config
 from tuner.pipeline import tune_from_config
 from tuner.stopping import StopRules, read_stops, restoring_into
 from tuner.trials import TRIAL_ID_DTYPE
@@ -17,8 +17,7 @@ from tuner.trials import TRIAL_ID_DTYPE
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
 PLATEAU = [
-    "trainable=tests.helpers.user_trainables.plateau", "data._target_=tests.helpers.user_trainables.no_data",
-    "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
+    "trainable=tests.helpers.user_trainables.plateau", *NO_DATA,
     "metric=score", "logger=none", "search=fifo", "~space", "+space={peak: {type: choice, values: [2]}}",
     "+train.peak=2", "+train.sleep_s=0",
 ]

@@ -15,7 +15,7 @@ import pytest
 import ray
 
 from tests.helpers import wandb_runs
-from tests.conftest import compose_config
+from tests.conftest import NO_DATA, compose_config
 from tests.helpers.wandb_runs import IncompleteRunFile, read_records, table, trial_runs
 from tuner import ConfigError
 from tuner import wandb_logger, wandb_mode
@@ -26,8 +26,7 @@ from tuner.trials import TRIAL_ID_DTYPE
 FAKE_KEY = "fakekey0" + "0123456789abcdef" * 2  # 40 characters, like a real W&B key
 SCORED = [
     "trainable=tests.helpers.wandb_trainables.scored",
-    "data._target_=tests.helpers.wandb_trainables.no_data",
-    "~data.num_train", "~data.num_val", "~data.num_test", "~data.window", "~data.seed",
+    *NO_DATA,
     "metric=score", "trial.max_failures=0", "logger=wandb", "logger.project=tuner-tests",
     "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}", "+train.x=0.5",
 ]

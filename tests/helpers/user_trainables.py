@@ -26,7 +26,6 @@ def no_data() -> None:
     return None
 
 
-
 def three_inputs(config: dict, data: None, budget: int) -> None:
     """A function tuner cannot call: it needs a third argument neither form gives."""
 

@@ -36,8 +36,3 @@ def scored(config: dict, data: None) -> None:
         if epoch == config.get("crash_after") and config.get("crash_marker") and not marker.exists():
             marker.touch()
             raise RuntimeError(f"simulated crash after epoch {epoch}")
-
-
-def no_data() -> None:
-    """A data function for trainables that need none."""
-    return None
