@@ -19,10 +19,11 @@ import pytest
 import ray.cloudpickle
 
 from tests.helpers import wandb_runs
-from tests.conftest import ROOT, compose_config
+from tests.conftest import NO_DATA, ROOT, compose_config
 from tuner import storage as store
 from tuner.pipeline import tune_from_config
 from tuner.stopping import read_stops
+from tuner.trials import TRIAL_ID_DTYPE
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
@@ -275,13 +276,13 @@ def test_ctrl_c_then_resume_continues_each_search_and_budget(search, tmp_path):
         resumed = new.iloc[0 if old is None else len(old):]
         if status == "TERMINATED":
             assert resumed.empty, f"{trial_id} finished before the interrupt: not rerun"
-        elif epoch and not resumed.empty:
+        elif not resumed.empty:  # part-way, or not started: it goes on after its checkpoint, if any
             first = resumed.iloc[0]
             assert first.iterations_since_restore == 1, f"{trial_id} was restored"
             if search in ("pbt", "pb2"):
-                assert first.epoch > 1, f"{trial_id} continued from a checkpoint, its own or another trial's"
+                assert not epoch or first.epoch > 1, f"{trial_id} continued from a checkpoint, its own or another trial's"
             else:
-                assert first.epoch == epoch + 1, f"{trial_id} continued from its checkpoint: saved {saved}, rows {new[['epoch', 'iterations_since_restore']].values.tolist()}, before {0 if old is None else len(old)}"
+                assert first.epoch == epoch + 1, f"{trial_id} continued after its checkpoint: saved {saved}, rows {new[['epoch', 'iterations_since_restore']].values.tolist()}, before {0 if old is None else len(old)}"
     trained = sum(len(rows) for rows in after.values())
     if search == "budget":
         stops = read_stops(results)
@@ -290,3 +291,42 @@ def test_ctrl_c_then_resume_continues_each_search_and_budget(search, tmp_path):
     else:
         assert set(summary["status_counts"]) <= {"completed", "early_stopped"}, summary["status_counts"]
 
+
+def test_a_trial_without_checkpoints_starts_over_after_the_rows_it_had(tmp_path):
+    """A trainable that saves no checkpoint (or a trial interrupted before Ray registered its
+    first) trains again from epoch 1 on resume; its progress.csv keeps the rows it had, and its
+    history holds each epoch once."""
+    overrides = [
+        "trainable=tests.helpers.user_trainables.plateau", *NO_DATA, "metric=score", "logger=none",
+        "search=fifo", "num_samples=2", "max_epochs=6", "~space", "+space={peak: {type: choice, values: [2, 3]}}",
+        "+train.peak=2", "+train.sleep_s=0.5", "name=uncheckpointed",
+    ]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tuner", *overrides, f"storage={tmp_path}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=os.environ | {"TUNE_GLOBAL_CHECKPOINT_S": "0.5"},
+    )
+
+    def both_part_way() -> bool:
+        done = [len(epochs) for results in store.list_folders(str(tmp_path)) for epochs in epochs_done(results).values()]
+        return len(done) == 2 and min(done) >= 2
+
+    wait_for(both_part_way, run, "two trials part-way")
+    run.send_signal(signal.SIGINT)
+    output, _ = run.communicate(timeout=120)
+    assert run.returncode == 0 and "interrupted: resume with" in output, output
+    (results,) = tmp_path.iterdir()
+    assert [status for status, _ in saved_states(str(results)).values()] == ["RUNNING"] * 2
+    assert [epoch for _, epoch in saved_states(str(results)).values()] == [0, 0], "no checkpoint"
+    before = progress_rows(results)
+
+    summary = tune_from_config(compose_config(*overrides, f"resume={results}"))
+    assert summary["status_counts"] == {"completed": 2}
+    after, history = progress_rows(results), pd.read_csv(results / "history.csv", dtype=TRIAL_ID_DTYPE)
+    for trial_id, old in before.items():
+        assert 2 <= len(old) < 6, f"{trial_id} was part-way"
+        new = after[trial_id]
+        pd.testing.assert_frame_equal(new.head(len(old)), old, obj=f"{trial_id}'s rows before the interrupt")
+        again = new.iloc[len(old):]
+        assert again.epoch.tolist() == [1, 2, 3, 4, 5, 6] and again.iterations_since_restore.tolist() == [1, 2, 3, 4, 5, 6]
+        assert history[history.trial_id == trial_id].epoch.tolist() == [1, 2, 3, 4, 5, 6]

@@ -97,7 +97,7 @@ def run(spec: RunSpec, data: Any, resume: bool = False) -> Outcome:
 
 
 class ProgressLogger(LoggerCallback):
-    """Each trial's progress.csv (one row per result), continued whole when a trial resumes.
+    """Each trial's progress.csv (one row per result, ever), continued whole when a trial resumes.
 
     Ray's own CSV logger restores a resumed trial's file by copying the results folder's copy
     over the staged one on the driver. But a background sync keeps uploading the staged folder
@@ -105,7 +105,10 @@ class ProgressLogger(LoggerCallback):
     left a trial with its later epochs only (about one resume in ten after `ray job stop`, where
     the resumed driver runs on the same head and finds the stopped one's staging folder). So a
     staged file is kept; without one (another head), the stored copy, which no sync then
-    rewrites, is copied aside and moved in whole.
+    rewrites, is copied aside and moved in whole. Ray restores none for a trial without a
+    checkpoint (it starts over), which lost the rows of a trial interrupted before Ray
+    registered its first checkpoint; here they stay, and the epochs trained again follow them,
+    as when a trial that crashed retries in the same driver.
     """
 
     def __init__(self) -> None:
@@ -126,7 +129,7 @@ class ProgressLogger(LoggerCallback):
         """Open the trial's file for its first result since it (re)started."""
         trial.init_local_path()
         staged = Path(trial.local_path, PROGRESS_FILE)
-        if trial.checkpoint and not staged.exists():
+        if not staged.exists():
             restore_whole(trial, staged)
         self._files[trial] = staged.open("a", newline="")
         if staged.stat().st_size:  # go on under the file's own columns
