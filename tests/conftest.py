@@ -42,6 +42,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for_jobs_api(address: str, env: dict, timeout: float = 90) -> None:
+    """Block until a Ray head's Jobs API answers `ray job list` (its dashboard starts last)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = subprocess.run(
+            [str(BIN / "ray"), "job", "list", "--address", address], env=env, capture_output=True, text=True
+        )
+        if listed.returncode == 0:
+            return
+        time.sleep(1)
+    raise AssertionError("the head's Jobs API never answered")
+
+
 @pytest.fixture(scope="session")
 def s3_server():
     """A real S3 API server (moto's) on 127.0.0.1, reached the way a user reaches MinIO or Ceph:

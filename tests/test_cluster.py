@@ -7,7 +7,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,14 @@ import pytest
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
-from tests.conftest import ROOT, compose_config
+from tests.conftest import BIN, ROOT, TINY, compose_config, free_port, wait_for_jobs_api
 from tuner import ConfigError
 from tuner import storage as store
 from tuner.run import check_resources
 from tuner.spec import build_spec
 from tuner.trials import NODE_KEY, TRIAL_ID_DTYPE
 
-TINY_JOB = ["search=fifo", "num_samples=2", "max_epochs=2", "data.num_train=240", "data.num_val=120"]
-BIN = Path(sys.executable).parent
+TINY_JOB = ["search=fifo", *TINY]
 
 
 def launch_config(name: str) -> dict:
@@ -159,12 +157,6 @@ def read_csv(uri: str) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(store.read_text(uri)))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def token_head(tmp_path):
     """A real `ray start --head` on 127.0.0.1 with token auth; stopped (only it) afterwards."""
@@ -187,27 +179,13 @@ def token_head(tmp_path):
         wait_for_jobs_api(address, env)
         yield address, env
     finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            pass
-        os.killpg(head.pid, signal.SIGKILL) if head.poll() is None else None
+        # Its whole process group at once: `ray start --block` outlived a SIGTERM by more than
+        # the 15 s an earlier version waited for it, in every run.
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait(timeout=30)
         current = Path("/tmp/ray/ray_current_cluster")
         if current.exists() and current.read_text().strip().endswith(f":{gcs_port}"):
             current.unlink()  # `ray start` pointed later `ray.init()` calls at this head
-
-
-def wait_for_jobs_api(address: str, env: dict, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        listed = subprocess.run(
-            [str(BIN / "ray"), "job", "list", "--address", address], env=env, capture_output=True, text=True
-        )
-        if listed.returncode == 0:
-            return
-        time.sleep(1)
-    raise AssertionError("the head's Jobs API never answered")
 
 
 def job(args: list[str], env: dict, address: str) -> subprocess.CompletedProcess:

@@ -31,8 +31,7 @@ import pytest
 import yaml
 from tuner.trials import TRIAL_ID_DTYPE
 
-from tests.conftest import ROOT
-from tests.test_cluster import BIN, TINY_JOB, free_port, wait_for_jobs_api
+from tests.conftest import BIN, ROOT, TINY, free_port, wait_for_jobs_api
 
 SSH_TOOLS = ("sshd", "ssh", "ssh-keygen", "rsync", "unshare")
 
@@ -252,7 +251,7 @@ def test_ray_up_on_prem_runs_a_job_as_the_readme_writes_it_and_ray_down_stops_it
     storage = tmp_path / "results"
     done = submit_when_ready(
         onprem, "--working-dir", ".", "--", "python", "-m", "tuner", "cluster=remote",
-        f"storage={storage}", "logger=none", *TINY_JOB,
+        f"storage={storage}", "logger=none", "search=fifo", *TINY,
     )
     assert done.returncode == 0 and "succeeded" in done.stdout, tail(done)
     (results_dir,) = storage.iterdir()
@@ -385,7 +384,7 @@ def test_the_autoscaler_adds_gpu_workers_for_trials_and_removes_them_when_idle(t
         done = subprocess.run(
             [str(BIN / "ray"), "job", "submit", "--address", address, "--",
              "python", "-m", "tuner", "cluster=remote", "cluster.autoscaling=true", "trial.gpus=0.5",
-             f"storage={storage}", "logger=none", *TINY_JOB],
+             f"storage={storage}", "logger=none", "search=fifo", *TINY],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
         )
         assert done.returncode == 0 and "succeeded" in done.stdout, tail(done)
