@@ -1,14 +1,13 @@
 """What a real `python -m tuner` prints while it runs: on a pseudo-terminal, one status line
 redrawn in place and a line per ended trial; on a pipe, plain lines with no control character;
-Ray Tune's tables only with verbose=true; and an interrupted run's last line is the command that
-resumes it."""
+Ray Tune's tables only with verbose=true. (An interrupted run's last line, the command that
+resumes it, is checked in test_resume.py under each search.)"""
 
 import fcntl
 import os
 import pty
 import re
 import select
-import signal
 import struct
 import subprocess
 import sys
@@ -104,18 +103,3 @@ def test_verbose_brings_ray_tunes_tables_and_worker_lines_back(tmp_path):
     assert "Checkpoint successfully created" in done.stdout + done.stderr
     assert not any(ENDED_TRIAL.match(line) for line in done.stdout.split("\n")), "tuner's own lines give way"
 
-
-def test_the_last_line_of_an_interrupted_run_is_the_command_that_resumes_it(tmp_path):
-    run = subprocess.Popen(
-        [sys.executable, "-m", "tuner", *TINY_RUN, "num_samples=12", "search=fifo", "max_epochs=4", f"storage={tmp_path}"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    for line in run.stdout:
-        if ENDED_TRIAL.match(line.strip()):
-            break
-    run.send_signal(signal.SIGINT)
-    rest, errors = run.communicate(timeout=180)
-    (folder,) = tmp_path.iterdir()
-    assert run.returncode == 0, errors[-3000:]
-    assert rest.strip().split("\n")[-1] == f"interrupted: resume with  python -m tuner resume={folder}", rest
-    assert "Traceback" not in errors
