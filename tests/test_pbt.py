@@ -65,14 +65,19 @@ def test_pbt_continues_a_trial_from_another_trials_checkpoint_with_mutated_param
 
 @pytest.mark.integration
 @pytest.mark.usefixtures("local_ray")
-@pytest.mark.parametrize("search", ["pbt", "pb2"])
-def test_each_trials_checkpoint_was_trained_under_the_config_trials_csv_shows(search, tmp_path):
+@pytest.mark.parametrize("search, mutate", [("pbt", "[x,kind,y]"), ("pb2", "[x,y]")])  # pb2: bounded ones only
+def test_each_trials_checkpoint_was_trained_under_the_config_trials_csv_shows(search, mutate, tmp_path):
     """A trial's best-scoring checkpoint can predate an exploit that changed its config (its
-    model, for trainables.har): the results keep its last one, trained under its last config."""
+    model, for trainables.har): the results keep its last one, trained under its last config.
+    A conditional parameter (y, searched only when kind is a) reaches the trainable with the
+    trial's value when active, also after an exploit and a mutation, and its train: default
+    otherwise; trials.csv shows it just when active."""
     checkpointed = [
-        "trainable=tests.helpers.user_trainables.checkpointed", *NO_DATA, "logger=none",
-        "metric=score", "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}}", "+train.x=0.5",
-        f"search={search}", "search.scheduler.mutate=[x]", "num_samples=4", "max_epochs=4",
+        "trainable=tests.helpers.user_trainables.checkpointed", *NO_DATA, "logger=none", "metric=score",
+        "~space", "+space={x: {type: uniform, low: 0.0, high: 1.0}, kind: {type: choice, values: [a, b]},"
+        " y: {type: uniform, low: 0.0, high: 1.0, when: {kind: a}}}",
+        "+train.x=0.5", "+train.kind=a", "+train.y=0.5",
+        f"search={search}", f"search.scheduler.mutate={mutate}", "num_samples=4", "max_epochs=4",
         "search.scheduler.perturbation_interval=1", "search.scheduler.quantile_fraction=0.5",
     ]
     tune_from_config(compose_config(*checkpointed), tmp_path / "run")
@@ -81,8 +86,10 @@ def test_each_trials_checkpoint_was_trained_under_the_config_trials_csv_shows(se
     started = history[history.epoch == 1].set_index("trial_id").score + 0.1  # the x each trial started with
     assert any(abs(row.x - started[row.trial_id]) > 1e-9 for row in trials.itertuples()), "some trial exploited another"
     for row in trials.itertuples():
+        assert pd.isna(row.y) == (row.kind != "a"), row
+        y = row.y if row.kind == "a" else 0.5
         with local_checkpoint(row.checkpoint) as folder:
-            assert json.loads(Path(folder, "state.json").read_text()) == {"epoch": 4, "x": row.x}, row.trial_id
+            assert json.loads(Path(folder, "state.json").read_text()) == {"epoch": 4, "x": row.x, "y": y}, row.trial_id
 
 
 def test_mutated_values_stay_inside_their_distribution():

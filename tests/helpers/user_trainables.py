@@ -46,12 +46,14 @@ def plateau(config: dict, data: None) -> None:
 
 def checkpointed(config: dict, data: None) -> None:
     """Score x - 0.1 * epoch, best at a trial's first epoch; every epoch a checkpoint records the x
-    it was trained under, and a restored trial goes on after the checkpoint's epoch."""
+    (and the y, when the trial has one) it was trained under, and a restored trial goes on after
+    the checkpoint's epoch."""
     start = 0
     if tune.get_checkpoint():
         with tune.get_checkpoint().as_directory() as folder:
             start = json.loads(Path(folder, "state.json").read_text())["epoch"]
     for epoch in range(start + 1, config["max_epochs"] + 1):
         with tempfile.TemporaryDirectory() as folder:
-            Path(folder, "state.json").write_text(json.dumps({"epoch": epoch, "x": config["x"]}))
+            state = {"epoch": epoch, **{name: config[name] for name in ("x", "y") if name in config}}
+            Path(folder, "state.json").write_text(json.dumps(state))
             tune.report({"score": config["x"] - 0.1 * epoch, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(folder))
