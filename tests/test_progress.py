@@ -17,6 +17,7 @@ import time
 import pytest
 
 from tests.conftest import ROOT
+from tuner.run import silent_exit_in_finalizers
 
 pytestmark = pytest.mark.integration
 
@@ -103,3 +104,22 @@ def test_verbose_brings_ray_tunes_tables_and_worker_lines_back(tmp_path):
     assert "Checkpoint successfully created" in done.stdout + done.stderr
     assert not any(ENDED_TRIAL.match(line) for line in done.stdout.split("\n")), "tuner's own lines give way"
 
+
+
+class Finalized:
+    """An object whose finalizer raises, as a trial's process does when Ray's SIGTERM lands there."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __del__(self) -> None:
+        raise self.error
+
+
+def test_a_trial_process_stopped_in_a_finalizer_prints_no_traceback(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "unraisablehook", silent_exit_in_finalizers)
+    Finalized(SystemExit(1))
+    assert capsys.readouterr().err == ""
+    Finalized(ValueError("a real error"))
+    printed = capsys.readouterr().err
+    assert "Exception ignored in" in printed and "ValueError: a real error" in printed

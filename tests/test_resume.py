@@ -256,6 +256,7 @@ def test_ctrl_c_then_resume_continues_each_search_and_budget(search, tmp_path):
     run.send_signal(signal.SIGINT)
     output, errors = run.communicate(timeout=120)
     assert run.returncode == 0 and "Traceback" not in errors, errors[-3000:]
+    assert "Ctrl-C: stopping" in errors and "Tuner.restore" not in errors, "tuner's words, not Ray's"
     (results,) = tmp_path.iterdir()
     assert output.strip().split("\n")[-1] == f"interrupted: resume with  python -m tuner resume={results}", output
     saved, before = saved_states(str(results)), progress_rows(results)

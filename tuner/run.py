@@ -166,8 +166,29 @@ def quiet_ray_output(verbose: bool) -> None:
     # A trial restored from a checkpoint (a PBT exploit, a resume) before its result.json reached
     # the results folder: Ray's JSON logger warns once per file and starts a new one.
     logging.getLogger("ray.tune.logger.logger").setLevel(logging.NOTSET if verbose else logging.ERROR)
+    tune_log = logging.getLogger("ray.tune.tune")
+    (tune_log.removeFilter if verbose else tune_log.addFilter)(interrupt_in_tuners_words)
     if not (sys.stdout.isatty() and sys.stderr.isatty()):
         os.environ["RAY_COLOR_PREFIX"] = "0"
+
+
+def interrupt_in_tuners_words(record: logging.LogRecord) -> bool:
+    """Ray Tune's lines at a Ctrl-C, in tuner's words: its "Resume experiment with:
+    Tuner.restore(...)" is not how a tuner run resumes (the run ends with its `resume=` command),
+    and trials.csv marks the trials it did not complete."""
+    message = str(record.msg)
+    if message.startswith("Stop signal received"):
+        print("Ctrl-C: stopping; the run's state is saved to resume it (Ctrl-C again stops at once)", file=sys.stderr, flush=True)
+    return not message.startswith(("Stop signal received", "Trials did not complete", "Experiment has been interrupted"))
+
+
+def silent_exit_in_finalizers(unraisable: Any) -> None:
+    """A trial's process ends with Ray's SIGTERM, raised as SystemExit wherever the process is.
+    In a finalizer (a weakref callback, a __del__) Python can only print it, "Exception ignored
+    in ..." and a traceback, on the console now and then at a Ctrl-C; other errors there print
+    as before."""
+    if not isinstance(unraisable.exc_value, SystemExit):
+        sys.__unraisablehook__(unraisable)
 
 
 def experiment_path(spec: RunSpec) -> str:
@@ -319,6 +340,7 @@ def _run_trial(
 ) -> None:
     if quiet:  # Ray's INFO lines from the worker ("Checkpoint successfully created ...") stay in its log
         logging.getLogger("ray").setLevel(logging.WARNING)
+        sys.unraisablehook = silent_exit_in_finalizers
     trial_config = space_lib.apply(base_config, space_lib.active(params, config))
     arguments = (trial_config, data) if takes_data else (trial_config,)
     if not takes_report:
