@@ -234,31 +234,44 @@ def progress_rows(results: Path) -> dict[str, pd.DataFrame]:
     return {trial.name: pd.read_csv(trial / "progress.csv") for trial in results.iterdir() if (trial / "progress.csv").is_file()}
 
 
+def epochs_per_trial(storage: Path) -> list[int]:
+    """How many epochs each trial's progress.csv holds so far, over the runs in ``storage``."""
+    return [len(epochs) for results in store.list_folders(str(storage)) for epochs in epochs_done(results).values()]
+
+
+def interrupt(overrides: list[str], storage: Path, condition: Callable[[], bool], what: str) -> Path:
+    """Start `python -m tuner` with results in ``storage``, press Ctrl-C once ``condition`` holds,
+    and check the interrupted run's output: tuner's words, no traceback, and the resume command as
+    its last line. Returns the run's results folder."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tuner", *overrides, f"storage={storage}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # Ray saves its state (and progress.csv with it) often, so the interrupt comes part-way:
+        # under PBT, which keeps every checkpoint, it would otherwise save about every 10 s.
+        env=os.environ | {"TUNE_GLOBAL_CHECKPOINT_S": "0.5"},
+    )
+    wait_for(condition, run, what)
+    run.send_signal(signal.SIGINT)
+    output, errors = run.communicate(timeout=120)
+    assert run.returncode == 0 and "Traceback" not in errors, errors[-3000:]
+    assert "Ctrl-C: stopping" in errors and "Tuner.restore" not in errors, "tuner's words, not Ray's"
+    (results,) = storage.iterdir()
+    assert output.strip().split("\n")[-1] == f"interrupted: resume with  python -m tuner resume={results}", output
+    return results
+
+
 @pytest.mark.parametrize("search", SEARCHES)
 def test_ctrl_c_then_resume_continues_each_search_and_budget(search, tmp_path):
     """The interrupted run's last line is the command that resumes it. Searcher, scheduler and
     budget go on where the run stopped: num_samples trials in all, finished ones not rerun,
     part-way ones continued from a checkpoint (PBT's may be another trial's), and budget.epochs
     counts the epochs trained before the interrupt."""
-    run = subprocess.Popen(
-        [sys.executable, "-m", "tuner", *RUN[1:], *SEARCHES[search], "logger=none", f"storage={tmp_path}"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        # Ray saves its state (and progress.csv with it) often, so the interrupt comes part-way:
-        # under PBT, which keeps every checkpoint, it would otherwise save about every 10 s.
-        env=os.environ | {"TUNE_GLOBAL_CHECKPOINT_S": "0.5"},
-    )
-
     def part_way() -> bool:
-        done = [len(epochs) for results in store.list_folders(str(tmp_path)) for epochs in epochs_done(results).values()]
+        done = epochs_per_trial(tmp_path)
         return sum(done) >= 5 and any(2 <= n <= 4 for n in done)
 
-    wait_for(part_way, run, "five epochs, one trial part-way")
-    run.send_signal(signal.SIGINT)
-    output, errors = run.communicate(timeout=120)
-    assert run.returncode == 0 and "Traceback" not in errors, errors[-3000:]
-    assert "Ctrl-C: stopping" in errors and "Tuner.restore" not in errors, "tuner's words, not Ray's"
-    (results,) = tmp_path.iterdir()
-    assert output.strip().split("\n")[-1] == f"interrupted: resume with  python -m tuner resume={results}", output
+    overrides = [*RUN[1:], *SEARCHES[search], "logger=none"]
+    results = interrupt(overrides, tmp_path, part_way, "five epochs, one trial part-way")
     saved, before = saved_states(str(results)), progress_rows(results)
     params = {trial.name: (trial / "params.json").read_text() for trial in results.iterdir() if (trial / "params.json").is_file()}
     assert any(status != "TERMINATED" and 0 < epoch < 6 for status, epoch in saved.values()), "stopped part-way"
@@ -305,23 +318,13 @@ def test_a_trial_without_checkpoints_starts_over_after_the_rows_it_had(tmp_path)
         "search=fifo", "num_samples=2", "max_epochs=6", "~space", "+space={peak: {type: choice, values: [2, 3]}}",
         "+train.peak=2", "+train.sleep_s=0.5", "name=uncheckpointed",
     ]
-    run = subprocess.Popen(
-        [sys.executable, "-m", "tuner", *overrides, f"storage={tmp_path}"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=os.environ | {"TUNE_GLOBAL_CHECKPOINT_S": "0.5"},
-    )
 
     def both_part_way() -> bool:
-        done = [len(epochs) for results in store.list_folders(str(tmp_path)) for epochs in epochs_done(results).values()]
+        done = epochs_per_trial(tmp_path)
         return len(done) == 2 and min(done) >= 2
 
-    wait_for(both_part_way, run, "two trials part-way")
-    run.send_signal(signal.SIGINT)
-    output, _ = run.communicate(timeout=120)
-    assert run.returncode == 0 and "interrupted: resume with" in output, output
-    (results,) = tmp_path.iterdir()
-    assert [status for status, _ in saved_states(str(results)).values()] == ["RUNNING"] * 2
-    assert [epoch for _, epoch in saved_states(str(results)).values()] == [0, 0], "no checkpoint"
+    results = interrupt(overrides, tmp_path, both_part_way, "two trials part-way")
+    assert list(saved_states(str(results)).values()) == [("RUNNING", 0)] * 2, "both running, no checkpoint"
     before = progress_rows(results)
 
     summary = tune_from_config(compose_config(*overrides, f"resume={results}"))

@@ -179,7 +179,8 @@ def interrupt_in_tuners_words(record: logging.LogRecord) -> bool:
     message = str(record.msg)
     if message.startswith("Stop signal received"):
         print("Ctrl-C: stopping; the run's state is saved to resume it (Ctrl-C again stops at once)", file=sys.stderr, flush=True)
-    return not message.startswith(("Stop signal received", "Trials did not complete", "Experiment has been interrupted"))
+        return False
+    return not message.startswith(("Trials did not complete", "Experiment has been interrupted"))
 
 
 def silent_exit_in_finalizers(unraisable: Any) -> None:
