@@ -1,5 +1,5 @@
-"""Shared fixtures: one local Ray and one S3 API server for the whole suite, and Hydra
-composition of conf/."""
+"""Shared fixtures: one local Ray and one S3 API server for each pytest worker (pyproject's
+addopts run two), and Hydra composition of conf/."""
 
 from __future__ import annotations
 
@@ -106,8 +106,8 @@ def bucket_keys(uri: str) -> list[str]:
 
 @pytest.fixture(scope="session")
 def local_ray(s3_server):
-    """One embedded Ray for every test that tunes; workers can import tests' own trainables and
-    reach the S3 server."""
+    """One embedded Ray for every test that tunes on this pytest worker; Ray's workers can import
+    tests' own trainables and reach the S3 server."""
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     os.environ.setdefault("WANDB_MODE", "disabled")
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
