@@ -3,6 +3,7 @@ addopts run two), and Hydra composition of conf/."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -36,10 +37,15 @@ def compose_config(*overrides: str) -> DictConfig:
         return compose("config", overrides=list(overrides))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports free on 127.0.0.1: each socket stays bound until all are picked
+    (picked one at a time, the kernel may give the same port twice, which a `ray start` given
+    it for two components refuses)."""
+    with contextlib.ExitStack() as bound:
+        sockets = [bound.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
 
 
 def wait_for_jobs_api(address: str, env: dict, timeout: float = 90) -> None:
@@ -60,7 +66,7 @@ def s3_server():
     """A real S3 API server (moto's) on 127.0.0.1, reached the way a user reaches MinIO or Ceph:
     AWS_ENDPOINT_URL and the AWS_* credentials in the environment, set before Ray starts so
     that trials see them too. The keys are the server's own throwaway ones."""
-    port = free_port()
+    (port,) = free_ports(1)
     server = subprocess.Popen(
         [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
-from tests.conftest import BIN, ROOT, TINY, compose_config, free_port, wait_for_jobs_api
+from tests.conftest import BIN, ROOT, TINY, compose_config, free_ports, wait_for_jobs_api
 from tuner import ConfigError
 from tuner import storage as store
 from tuner.run import check_resources
@@ -161,16 +161,16 @@ def read_csv(uri: str) -> pd.DataFrame:
 def token_head(tmp_path):
     """A real `ray start --head` on 127.0.0.1 with token auth; stopped (only it) afterwards."""
     token = secrets.token_hex(16)
-    gcs_port, dashboard_port = free_port(), free_port()
+    gcs_port, dashboard_port, client, agent, agent_grpc, runtime_env, metrics = free_ports(7)
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token, "PATH": f"{BIN}:{os.environ['PATH']}"}
     head = subprocess.Popen(
         [
             str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
             f"--port={gcs_port}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
-            f"--ray-client-server-port={free_port()}", "--num-cpus=2",
+            f"--ray-client-server-port={client}", "--num-cpus=2",
             # Its own agent ports: the defaults may be held by the suite's local Ray.
-            f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
-            f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
+            f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}",
+            f"--runtime-env-agent-port={runtime_env}", f"--metrics-export-port={metrics}",
         ],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )

@@ -31,7 +31,7 @@ import pytest
 import yaml
 from tuner.trials import TRIAL_ID_DTYPE
 
-from tests.conftest import BIN, ROOT, TINY, free_port, wait_for_jobs_api
+from tests.conftest import BIN, ROOT, TINY, free_ports, wait_for_jobs_api
 
 SSH_TOOLS = ("sshd", "ssh", "ssh-keygen", "rsync", "unshare")
 
@@ -140,20 +140,18 @@ def onprem_config(key: Path, cluster_name: str) -> tuple[dict, int]:
     config["cluster_name"] = cluster_name
     config["provider"].update(head_ip="127.0.0.1", worker_ips=[])
     config["auth"] = {"ssh_user": "root", "ssh_private_key": str(key)}
-    dashboard = free_port()
-    ports = {
-        "--port": free_port(), "--object-manager-port": free_port(), "--dashboard-port": dashboard,
-        "--ray-client-server-port": free_port(), "--dashboard-agent-listen-port": free_port(),
-        "--dashboard-agent-grpc-port": free_port(), "--runtime-env-agent-port": free_port(),
-        "--metrics-export-port": free_port(),
-    }
+    flags = (
+        "--dashboard-port", "--port", "--object-manager-port", "--ray-client-server-port", "--dashboard-agent-listen-port",
+        "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port",
+    )
+    ports = dict(zip(flags, free_ports(len(flags))))
     (start,) = [i for i, c in enumerate(config["head_start_ray_commands"]) if "ray start" in c]
     command = config["head_start_ray_commands"][start]
     for flag, port in ports.items():
         command, found = re.subn(rf"{flag}=\d+", f"{flag}={port}", command)
         command += "" if found else f" {flag}={port}"
     config["head_start_ray_commands"][start] = command
-    return config, dashboard
+    return config, ports["--dashboard-port"]
 
 
 @pytest.fixture
@@ -352,18 +350,15 @@ def fake_gpu_cluster_config(gcs_port: int) -> dict:
 @pytest.mark.integration
 def test_the_autoscaler_adds_gpu_workers_for_trials_and_removes_them_when_idle(tmp_path):
     require_root_and("unshare")
-    gcs_port, dashboard = free_port(), free_port()
+    flags = ("ray-client-server-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port", "metrics-export-port")
+    gcs_port, dashboard, *agent_ports = free_ports(2 + len(flags))
     config = tmp_path / "fake-gpu.yaml"
     config.write_text(yaml.safe_dump(fake_gpu_cluster_config(gcs_port)))
     temp_dir = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths
     home = tmp_path / "home"
     home.mkdir()
     env = {**os.environ, "HOME": str(home), "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-    ports = " ".join(
-        f"--{flag}={free_port()}"
-        for flag in ("ray-client-server-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-                     "runtime-env-agent-port", "metrics-export-port")
-    )
+    ports = " ".join(f"--{flag}={port}" for flag, port in zip(flags, agent_ports))
     head = Namespace(
         # As on a node of cluster.yaml, the environment's bin first on PATH for `ray start`. The
         # project comes by PYTHONPATH, not --working-dir: the fake nodes share one disk and one
