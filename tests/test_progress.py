@@ -4,6 +4,7 @@ Ray Tune's tables only with verbose=true. (An interrupted run's last line, the c
 resumes it, is checked in test_resume.py under each search.)"""
 
 import fcntl
+import logging
 import os
 import pty
 import re
@@ -13,11 +14,16 @@ import subprocess
 import sys
 import termios
 import time
+from pathlib import Path
 
+import pyarrow.fs
 import pytest
+from ray.train._internal.storage import StorageContext
+from ray.tune.execution.experiment_state import _ExperimentCheckpointManager
+from ray.tune.utils.util import _atomic_save
 
 from tests.conftest import ROOT
-from tuner.run import silent_exit_in_finalizers
+from tuner.run import STATE_UPLOAD_LOGGERS, not_a_temp_file_race, quiet_ray_output, silent_exit_in_finalizers
 
 pytestmark = pytest.mark.integration
 
@@ -123,3 +129,59 @@ def test_a_trial_process_stopped_in_a_finalizer_prints_no_traceback(monkeypatch,
     Finalized(ValueError("a real error"))
     printed = capsys.readouterr().err
     assert "Exception ignored in" in printed and "ValueError: a real error" in printed
+
+
+@pytest.mark.usefixtures("local_ray")
+@pytest.mark.parametrize("forced", [True, False], ids=["forced", "periodic"])
+def test_rays_upload_failing_on_its_own_temporary_file_prints_nothing_and_the_last_upload_is_whole(forced, monkeypatch, tmp_path):
+    """Ray's own upload of its staging folder, racing Ray's own save of the next state under a
+    temporary name (a traceback a busy CI run printed): the failure is real, tuner's filter
+    drops exactly its report, and the forced, waited upload that ends a run copies every file."""
+    for variable in ("RAY_AIR_NEW_OUTPUT", "TUNE_PRINT_ALL_TRIAL_ERRORS", "RAY_COLOR_PREFIX"):
+        monkeypatch.setenv(variable, "")  # restored afterwards; quiet_ray_output sets them
+    quiet_ray_output(verbose=True)  # Ray's reports unfiltered (a run in this process may have filtered them)
+    reports: list[logging.LogRecord] = []
+    keep = logging.Handler()
+    keep.emit = reports.append
+    # The staging folder is named by the second and the run: each test its own run.
+    storage = StorageContext(storage_path=str(tmp_path / "results"), experiment_dir_name=tmp_path.name)
+    snapshots = _ExperimentCheckpointManager(storage=storage, checkpoint_period=0)
+    staging = Path(storage.experiment_driver_staging_path)
+    staging.mkdir(parents=True)
+    for trial in range(100):
+        (staging / f"trial-{trial}.json").write_text("{}" * 500)
+
+    def save() -> None:
+        _atomic_save({"history": list(range(300_000))}, str(staging), "searcher-state.pkl", "tmp-searcher-state.pkl")
+
+    for name in STATE_UPLOAD_LOGGERS:
+        logging.getLogger(name).addHandler(keep)
+    try:
+        deadline = time.monotonic() + 60
+        while not reports and time.monotonic() < deadline:
+            snapshots.sync_up_experiment_state(save, force=forced)
+        levels = {report.levelname for report in reports}
+        snapshots.sync_up_experiment_state(save, force=True, wait=True)  # as Ray ends a run
+    finally:
+        for name in STATE_UPLOAD_LOGGERS:
+            logging.getLogger(name).removeHandler(keep)
+
+    assert reports, "the upload raced the temporary file within 60 s"
+    assert levels == ({"ERROR"} if forced else {"WARNING"})
+    assert not any(not_a_temp_file_race(report) for report in reports), [report.getMessage()[:300] for report in reports]
+    stored = tmp_path / "results" / tmp_path.name
+    assert {path.name for path in staging.iterdir()} <= {path.name for path in stored.iterdir()}
+    assert (stored / "searcher-state.pkl").read_bytes() == (staging / "searcher-state.pkl").read_bytes()
+
+    assert logging.getLogger(reports[0].name).filter(reports[0]), "verbose shows Ray's own report"
+    quiet_ray_output(verbose=False)
+    assert not logging.getLogger(reports[0].name).filter(reports[0])
+
+
+def test_a_missing_file_that_is_not_rays_temporary_one_is_still_reported(tmp_path):
+    with pytest.raises(FileNotFoundError) as missing:
+        pyarrow.fs.copy_files(str(tmp_path / "results" / "trial-1.json"), str(tmp_path / "copy.json"))
+    report = logging.makeLogRecord({"msg": "Saving experiment state failed", "exc_info": (FileNotFoundError, missing.value, None)})
+    assert not_a_temp_file_race(report)
+    report = logging.makeLogRecord({"msg": f"Last sync command failed with the following error:\nFileNotFoundError: {missing.value}"})
+    assert not_a_temp_file_race(report)

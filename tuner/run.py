@@ -8,8 +8,10 @@ import csv
 import functools
 import logging
 import os
+import re
 import sys
 import tempfile
+import traceback
 import uuid
 from pathlib import Path
 from typing import Any, Callable
@@ -35,6 +37,10 @@ from tuner.wandb_logger import trial_callbacks
 
 log = logging.getLogger(__name__)
 PROGRESS_FILE = "progress.csv"  # the file Ray's readers (ExperimentAnalysis) look for
+# Ray's atomic saves (searcher, search generator, callbacks) write `.<uuid>-tmp-<name>`, then rename it.
+RAY_TEMP_FILE_GONE = re.compile(r"FileNotFoundError: .*/\.[0-9a-f-]{36}-tmp-")
+# Where Ray reports a failed upload of the run's state: when it is forced (the ERROR), or periodic.
+STATE_UPLOAD_LOGGERS = ("ray.tune.execution.experiment_state", "ray.train._internal.syncer")
 
 
 def run(spec: RunSpec, data: Any, resume: bool = False) -> Outcome:
@@ -168,6 +174,9 @@ def quiet_ray_output(verbose: bool) -> None:
     logging.getLogger("ray.tune.logger.logger").setLevel(logging.NOTSET if verbose else logging.ERROR)
     tune_log = logging.getLogger("ray.tune.tune")
     (tune_log.removeFilter if verbose else tune_log.addFilter)(interrupt_in_tuners_words)
+    for name in STATE_UPLOAD_LOGGERS:
+        upload_log = logging.getLogger(name)
+        (upload_log.removeFilter if verbose else upload_log.addFilter)(not_a_temp_file_race)
     if not (sys.stdout.isatty() and sys.stderr.isatty()):
         os.environ["RAY_COLOR_PREFIX"] = "0"
 
@@ -181,6 +190,18 @@ def interrupt_in_tuners_words(record: logging.LogRecord) -> bool:
         print("Ctrl-C: stopping; the run's state is saved to resume it (Ctrl-C again stops at once)", file=sys.stderr, flush=True)
         return False
     return not message.startswith(("Trials did not complete", "Experiment has been interrupted"))
+
+
+def not_a_temp_file_race(record: logging.LogRecord) -> bool:
+    """False for Ray's traceback of an upload of the run's state that failed on one of Ray's own
+    temporary files. Ray copies its staging folder to the results folder (or bucket) in the
+    background while it saves the next state there, writing each file under a temporary name
+    and renaming it: a copy that listed the temporary file then fails to open it, now and then
+    on a busy machine, every few hundred snapshots when the folder is large. Nothing is lost:
+    the next upload copies the folder again, and the run's end waits for a whole one."""
+    error = record.exc_info[1] if record.exc_info else None
+    text = str(record.msg) + ("".join(traceback.format_exception_only(error)) if error else "")
+    return not RAY_TEMP_FILE_GONE.search(text)
 
 
 def silent_exit_in_finalizers(unraisable: Any) -> None:
